@@ -1,0 +1,296 @@
+"""Finding and loading BraTS cases: four MRI modalities (and maybe a label map) on one reference grid.
+
+Images stay SimpleITK images so their physical geometry (spacing, origin, direction) is never lost. Modalities
+that do not share the reference grid are resampled onto it in physical space, never resized by voxel count.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+MODALITIES = ("t1", "t1ce", "t2", "flair")
+LABEL = "seg"
+EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+# Name endings that identify a file's modality: BraTS 2018–2021 (`_t1ce`) and BraTS 2023+ (`-t1c`).
+_SUFFIXES = {
+    "t1": ("t1", "t1n"),
+    "t1ce": ("t1ce", "t1c", "t1gd"),
+    "t2": ("t2", "t2w"),
+    "flair": ("flair", "t2f"),
+    LABEL: ("seg", "label", "labels"),
+}
+_SUFFIX_TO_MODALITY = {suffix: modality for modality, suffixes in _SUFFIXES.items() for suffix in suffixes}
+_NAME = re.compile(r"^(?:(?P<case>.*?)[_\-.])?(?P<suffix>[a-z0-9]+)$")
+
+GRID_TOLERANCE = 1e-4  # relative tolerance (of the spacing) under which two grids count as the same
+
+
+@dataclass
+class CaseSource:
+    """What discovery found for one case; nothing has been read yet."""
+
+    case_id: str
+    paths: dict[str, Path]
+    label_path: Path | None = None
+
+
+@dataclass
+class Case:
+    """One case in memory: every modality on the reference modality's grid, as float32 images."""
+
+    case_id: str
+    images: dict[str, sitk.Image]
+    reference: str = "t1ce"
+    label: sitk.Image | None = None
+    source: CaseSource | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def reference_image(self) -> sitk.Image:
+        return self.images[self.reference]
+
+
+def _strip_extension(name: str) -> str | None:
+    lower = name.lower()
+    for extension in EXTENSIONS:
+        if lower.endswith(extension):
+            return name[: -len(extension)]
+    return None
+
+
+def modality_of(path: str | Path) -> str | None:
+    """The modality ("t1", "t1ce", "t2", "flair") or "seg" that a file's name announces, or None."""
+    stem = _strip_extension(Path(path).name)
+    if stem is None:
+        return None
+    match = _NAME.match(stem.lower())
+    return _SUFFIX_TO_MODALITY.get(match.group("suffix")) if match else None
+
+
+def _case_id_of(path: Path) -> str:
+    """The name a file carries before its modality suffix (`Brats18_2013_2_1_t1.nii.gz` -> `Brats18_2013_2_1`)."""
+    stem = _strip_extension(path.name) or path.name
+    match = _NAME.match(stem.lower())
+    case = match.group("case") if match else None
+    return stem[: len(case)] if case else path.parent.name
+
+
+def _group_files(files: Sequence[Path], case_id: str, where: Path | None) -> CaseSource:
+    """Assign each file to its modality; every modality exactly once, the label at most once."""
+    found: dict[str, list[Path]] = {}
+    for file in files:
+        modality = modality_of(file)
+        if modality is not None:
+            found.setdefault(modality, []).append(file)
+    for modality, paths in found.items():
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            raise InputError(
+                f"more than one {modality} image ({names})",
+                "keep exactly one file per modality in each case",
+                where or paths[0].parent,
+            )
+    missing = [m for m in MODALITIES if m not in found]
+    if missing:
+        names = "/".join(_SUFFIXES[m][0] for m in missing)
+        raise InputError(
+            f"case '{case_id}' lacks the {', '.join(missing)} image",
+            f"give all four modalities T1, T1ce, T2, FLAIR; name files like <id>_{names.split('/')[0]}.nii.gz "
+            "(BraTS 2018-21: _t1 _t1ce _t2 _flair) or <id>-t1n.nii.gz (2023+: -t1n -t1c -t2w -t2f)",
+            where or (files[0].parent if files else None),
+        )
+    label = found.get(LABEL, [None])[0]
+    return CaseSource(case_id, {m: found[m][0] for m in MODALITIES}, label)
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and _strip_extension(p.name) is not None)
+
+
+def discover_cases(paths: Path | str | Sequence[Path | str]) -> list[CaseSource]:
+    """Cases in a case folder, in a folder of case folders, or given as explicit files (modality from the name)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p).expanduser() for p in paths]
+    if not paths:
+        raise InputError("no input given", "give a case folder, a folder of case folders, or the four image files")
+    for path in paths:
+        if not path.exists():
+            raise InputError("input does not exist", "check the path", path)
+    if all(p.is_file() for p in paths):
+        ids = {_case_id_of(p) for p in paths if modality_of(p) is not None}
+        case_id = ids.pop() if len(ids) == 1 else paths[0].parent.name
+        return [_group_files(paths, case_id, None)]
+    if len(paths) > 1:
+        return [case for path in paths for case in discover_cases(path)]
+    folder = paths[0]
+    files = [f for f in _image_files(folder) if modality_of(f) is not None]
+    if files:
+        return [_group_files(files, folder.name, folder)]
+    cases = [
+        _group_files(found, sub.name, sub)
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir())
+        if (found := [f for f in _image_files(sub) if modality_of(f) is not None])
+    ]
+    if not cases:
+        raise InputError(
+            "no BraTS images found",
+            "a case folder holds <id>_t1/_t1ce/_t2/_flair(.nii.gz|.nrrd) or <id>-t1n/-t1c/-t2w/-t2f files",
+            folder,
+        )
+    return cases
+
+
+def read_image(path: str | Path, what: str = "image") -> sitk.Image:
+    """Read one 3D scalar image, or raise an InputError that names the file and says how to fix it."""
+    path = Path(path)
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()
+        detail = next((line for line in reason if "ERROR" in line.upper() or "Exception" in line), "")
+        raise InputError(
+            f"cannot read the {what}: the file is damaged, truncated or not a NIfTI/NRRD image",
+            "re-export or re-download the file" + (f" ({detail.strip()[:120]})" if detail else ""),
+            path,
+        ) from None
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(
+            f"the {what} has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector image)",
+            "give a scalar grey-level MRI volume",
+            path,
+        )
+    size = image.GetSize()
+    if image.GetDimension() == 4 and size[3] == 1:
+        image = image[:, :, :, 0]
+    elif image.GetDimension() != 3 or min(size) < 2:
+        raise InputError(
+            f"the {what} is not a 3D volume (size {'×'.join(map(str, size))})",
+            "give one 3D volume per modality (split 4D series, do not give single slices)",
+            path,
+        )
+    return image
+
+
+def _check_values(image: sitk.Image, path: Path | None, what: str) -> None:
+    array = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise InputError(f"the {what} contains NaN or infinite values", "fix or re-export the image", path)
+    if not array.any():
+        raise InputError(f"the {what} is empty (every voxel is 0)", "check that the right file was given", path)
+
+
+def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    """Whether two images share size, spacing, origin and direction (within a small tolerance)."""
+    if a.GetSize() != b.GetSize():
+        return False
+    scale = min(a.GetSpacing()) * GRID_TOLERANCE
+    return (
+        np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=scale)
+        and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=GRID_TOLERANCE)
+    )
+
+
+def physical_box(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned physical bounding box (low, high corners, in mm) of the image's voxel extent."""
+    size = np.array(image.GetSize())
+    corners = [
+        image.TransformContinuousIndexToPhysicalPoint([(c[i] * size[i]) - 0.5 for i in range(3)])
+        for c in np.ndindex(2, 2, 2)
+    ]
+    corners = np.array(corners)
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def _onto_reference(image: sitk.Image, reference: sitk.Image, nearest: bool, path: Path | None, what: str):
+    """Resample `image` onto the reference grid in physical space; InputError if the two do not overlap."""
+    low_a, high_a = physical_box(image)
+    low_b, high_b = physical_box(reference)
+    if np.any(np.minimum(high_a, high_b) <= np.maximum(low_a, low_b)):
+        raise InputError(
+            f"the {what} does not overlap the reference image in physical space",
+            "the modalities must be of the same patient and session (check origin/orientation in the headers)",
+            path,
+        )
+    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
+    resampled = sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0, image.GetPixelID())
+    if not sitk.GetArrayViewFromImage(resampled).any():
+        raise InputError(
+            f"the {what} has no content inside the reference image's field of view",
+            "the modalities must be of the same patient and session (check origin/orientation in the headers)",
+            path,
+        )
+    return resampled
+
+
+def _grid_text(image: sitk.Image) -> str:
+    size = "×".join(map(str, image.GetSize()))
+    spacing = "×".join(f"{s:g}" for s in image.GetSpacing())
+    return f"{size} voxels of {spacing} mm"
+
+
+def load_case(source: CaseSource | Path | str, reference: str = "t1ce") -> Case:
+    """Read a case and bring every modality (float32) and the label (uint8) onto the reference modality's grid."""
+    if reference not in MODALITIES:
+        raise InputError(f"unknown reference modality '{reference}'", f"choose one of {', '.join(MODALITIES)}")
+    if not isinstance(source, CaseSource):
+        cases = discover_cases(source)
+        if len(cases) != 1:
+            raise InputError(f"{len(cases)} cases found where one was expected", "give a single case", source)
+        source = cases[0]
+    warnings: list[str] = []
+    raw = {}
+    for modality in MODALITIES:
+        image = read_image(source.paths[modality], f"{modality} image")
+        _check_values(image, source.paths[modality], f"{modality} image")
+        raw[modality] = sitk.Cast(image, sitk.sitkFloat32)
+    grid = raw[reference]
+    images = {}
+    for modality, image in raw.items():
+        if same_grid(image, grid):
+            image.CopyInformation(grid)  # remove sub-tolerance header noise so every image has the exact grid
+            images[modality] = image
+            continue
+        images[modality] = _onto_reference(image, grid, False, source.paths[modality], f"{modality} image")
+        warnings.append(
+            f"{modality} ({_grid_text(image)}) was resampled (linear, physical space) onto the {reference} grid "
+            f"({_grid_text(grid)})"
+        )
+    label = None
+    if source.label_path is not None:
+        label = _load_label(source.label_path, grid, warnings)
+    return Case(source.case_id, images, reference, label, source, warnings)
+
+
+def _load_label(path: Path, grid: sitk.Image, warnings: list[str]) -> sitk.Image:
+    image = read_image(path, "label map")
+    array = sitk.GetArrayViewFromImage(image)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
+            raise InputError("the label map holds non-integer values", "give a BraTS label map (0, 1, 2, 4)", path)
+    values = set(np.unique(array).tolist()) - {0, 1, 2, 3, 4}
+    if values:
+        raise InputError(
+            f"the label map holds values {sorted(values)[:5]} outside the BraTS labels 0, 1, 2, 3, 4",
+            "give a BraTS segmentation (1 necrotic core, 2 edema, 4 or 3 enhancing tumour)",
+            path,
+        )
+    image = sitk.Cast(image, sitk.sitkUInt8)
+    if same_grid(image, grid):
+        image.CopyInformation(grid)
+        return image
+    warnings.append(f"the label map ({_grid_text(image)}) was resampled (nearest neighbour) onto the reference grid")
+    low_a, high_a = physical_box(image)
+    low_b, high_b = physical_box(grid)
+    if np.any(np.minimum(high_a, high_b) <= np.maximum(low_a, low_b)):
+        raise InputError("the label map does not overlap the images in physical space", "give the case's own label", path)
+    return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
