@@ -5,7 +5,7 @@ Module names are stable and used by the explanation code: `encoder.0..3` (level 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,16 +32,23 @@ def level_widths(width: int) -> list[int]:
     return [width, 2 * width, 4 * width, 8 * width, 8 * width]
 
 
-def pad_to_multiple(x: torch.Tensor, divisor: int = DIVISOR) -> tuple[torch.Tensor, list[slice]]:
-    """Zero-pad the spatial axes (split evenly) to a multiple of `divisor`; return the crop that undoes it."""
-    pads, crop = [], [slice(None), slice(None)]
-    for size in x.shape[2:]:
+def padding_for(spatial_shape: Sequence[int], divisor: int = DIVISOR) -> tuple[list[tuple[int, int]], list[slice]]:
+    """(before, after) zero padding per spatial axis, split evenly, reaching a multiple of `divisor`, and the
+    spatial crop that undoes it. Shared by the forward pass and by code that maps internal feature maps back."""
+    pads, crop = [], []
+    for size in spatial_shape:
         extra = -size % divisor
         before = extra // 2
         pads.append((before, extra - before))
         crop.append(slice(before, before + size))
+    return pads, crop
+
+
+def pad_to_multiple(x: torch.Tensor, divisor: int = DIVISOR) -> tuple[torch.Tensor, list[slice]]:
+    """Zero-pad the spatial axes (split evenly) to a multiple of `divisor`; return the crop that undoes it."""
+    pads, spatial_crop = padding_for(x.shape[2:], divisor)
     flat = [p for pair in reversed(pads) for p in pair]  # F.pad wants the last axis first
-    return (F.pad(x, flat) if any(flat) else x), crop
+    return (F.pad(x, flat) if any(flat) else x), [slice(None), slice(None)] + spatial_crop
 
 
 class UNetSkeleton(nn.Module):
