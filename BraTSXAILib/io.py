@@ -135,11 +135,11 @@ def discover_cases(paths: Path | str | Sequence[Path | str]) -> list[CaseSource]
     files = [f for f in _image_files(folder) if modality_of(f) is not None]
     if files:
         return [_group_files(files, folder.name, folder)]
-    cases = [
-        _group_files(found, sub.name, sub)
-        for sub in sorted(p for p in folder.iterdir() if p.is_dir())
-        if (found := [f for f in _image_files(sub) if modality_of(f) is not None])
-    ]
+    cases = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        found = [f for f in _image_files(sub) if modality_of(f) is not None]
+        if found:
+            cases.append(_group_files(found, sub.name, sub))
     if not cases:
         raise InputError(
             "no BraTS images found",
@@ -188,15 +188,23 @@ def _check_values(image: sitk.Image, path: Path | None, what: str) -> None:
         raise InputError(f"the {what} is empty (every voxel is 0)", "check that the right file was given", path)
 
 
-def same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    """Whether two images share size, spacing, origin and direction (within a small tolerance)."""
-    if a.GetSize() != b.GetSize():
+def _grid_parts(grid) -> tuple:
+    if isinstance(grid, sitk.Image):
+        return grid.GetSize(), grid.GetSpacing(), grid.GetOrigin(), grid.GetDirection()
+    return tuple(grid.size), tuple(grid.spacing), tuple(grid.origin), tuple(grid.direction)
+
+
+def same_grid(a, b) -> bool:
+    """Whether two images (or grids with size/spacing/origin/direction) share one voxel grid, within tolerance."""
+    size_a, spacing_a, origin_a, direction_a = _grid_parts(a)
+    size_b, spacing_b, origin_b, direction_b = _grid_parts(b)
+    if tuple(size_a) != tuple(size_b):
         return False
-    scale = min(a.GetSpacing()) * GRID_TOLERANCE
+    scale = min(spacing_a) * GRID_TOLERANCE
     return (
-        np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=scale)
-        and np.allclose(a.GetDirection(), b.GetDirection(), rtol=0, atol=GRID_TOLERANCE)
+        np.allclose(spacing_a, spacing_b, rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(origin_a, origin_b, rtol=0, atol=scale)
+        and np.allclose(direction_a, direction_b, rtol=0, atol=GRID_TOLERANCE)
     )
 
 

@@ -65,6 +65,8 @@ def _tissues(shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
     tissue[brain_r < 1.0] = GREY
     tissue[brain_r < 0.80 + 0.06 * wobble] = WHITE
     tissue[(brain_r > 0.93) & (brain_r < 1.0) & (wobble > 0.9)] = CSF  # sulci
+    fissure = np.abs(points[2] - centre[2] - 1.5 * wobble) < 0.8
+    tissue[fissure & (brain_r < 1.0) & (brain_r > 0.35)] = CSF  # interhemispheric fissure between the hemispheres
     for side in (-1, 1):  # lateral ventricles either side of the midline (x is the last axis)
         ventricle = centre + np.array([0.05, -0.02, side * 0.07]) * shape
         tissue[_radius(points, ventricle, shape * np.array([0.10, 0.16, 0.04])) < 1.0] = CSF

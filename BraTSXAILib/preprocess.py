@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -55,6 +55,10 @@ class Grid:
         image.SetOrigin(self.origin)
         image.SetDirection(self.direction)
         return image
+
+    def holds(self, image: sitk.Image) -> bool:
+        """Whether `image` lies on this grid (within io.GRID_TOLERANCE)."""
+        return same_grid(image, self)
 
     def blank(self, pixel_type=sitk.sitkFloat32) -> sitk.Image:
         image = sitk.Image(list(self.size), pixel_type)
@@ -113,7 +117,7 @@ class Geometry:
     def from_reference(self, image: sitk.Image, interpolation: str = "linear") -> np.ndarray:
         """An image on the reference grid (e.g. a ground truth) -> array (z, y, x) in network space."""
         interpolator = _interpolator(interpolation)
-        if not same_grid(image, self.reference.blank()):
+        if not self.reference.holds(image):
             image = sitk.Resample(image, self.reference.blank(image.GetPixelID()), sitk.Transform(), interpolator)
         array = self._orient(sitk.GetArrayViewFromImage(image)[self._crop_slices()])
         if not self.resampled:
@@ -217,20 +221,23 @@ def _network_grid(oriented: Grid, spacing_zyx: Sequence[float] | None) -> Grid:
 
 
 def normalise(array: np.ndarray, mask: np.ndarray, method: str = "zscore") -> np.ndarray:
-    """One modality -> float32 normalised inside the brain mask, 0 outside."""
-    values = array[mask].astype(np.float64)
-    out = np.zeros(array.shape, dtype=np.float32)
-    if values.size == 0:
-        return out
-    if method == "zscore":
-        std = values.std()
-        scaled = (array[mask] - values.mean()) / (std if std > 0 else 1.0)
-        out[mask] = np.clip(scaled, -ZSCORE_CLIP, ZSCORE_CLIP)
-    elif method == "minmax":
-        low, high = np.percentile(values, MINMAX_PERCENTILES)
-        out[mask] = np.clip((array[mask] - low) / (high - low if high > low else 1.0), 0.0, 1.0)
-    else:
+    """One modality -> float32 normalised with statistics of the brain voxels (`mask`), 0 outside the brain."""
+    if method not in NORMALISATIONS:
         raise InputError(f"unknown normalisation '{method}'", f"choose one of {', '.join(NORMALISATIONS)}")
+    out = np.asarray(array, dtype=np.float32).copy()
+    values = out[mask]
+    if values.size == 0:
+        return np.zeros_like(out)
+    if method == "zscore":
+        centre, scale = values.mean(dtype=np.float64), values.std(dtype=np.float64)
+        low, high = -ZSCORE_CLIP, ZSCORE_CLIP
+    else:
+        centre, top = np.percentile(values, MINMAX_PERCENTILES)
+        scale, low, high = top - centre, 0.0, 1.0
+    out -= np.float32(centre)
+    out /= np.float32(scale if scale > 0 else 1.0)
+    np.clip(out, low, high, out=out)
+    out[~mask] = 0.0
     return out
 
 
@@ -257,9 +264,7 @@ def preprocess(case: Case, spacing: Sequence[float] | None = None, normalisation
     """
     if normalisation not in NORMALISATIONS:
         raise InputError(f"unknown normalisation '{normalisation}'", f"choose one of {', '.join(NORMALISATIONS)}")
-    geometry = plan_geometry(case, spacing, margin_mm)
-    geometry = Geometry(geometry.reference, geometry.crop, geometry.axes, geometry.flips, geometry.oriented,
-                        geometry.network, normalisation)
+    geometry = replace(plan_geometry(case, spacing, margin_mm), normalisation=normalisation)
     mask_image = sitk.GetImageFromArray(brain_mask(case).astype(np.uint8))
     mask_image.CopyInformation(case.images[case.reference])
     mask = geometry.from_reference(mask_image, "nearest").astype(bool)
