@@ -5,11 +5,15 @@ that do not share the reference grid are resampled onto it in physical space, ne
 """
 from __future__ import annotations
 
+import gzip
+import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
@@ -149,19 +153,54 @@ def discover_cases(paths: Path | str | Sequence[Path | str]) -> list[CaseSource]
     return cases
 
 
+def _unreadable(path: Path, what: str, reason: str = "the file is damaged, truncated or not a NIfTI/NRRD image"):
+    return InputError(f"cannot read the {what}: {reason}", "re-export or re-download the file", path)
+
+
+def _gzip_size(path: Path, expected: int) -> int:
+    """Uncompressed size of a .gz file: the trailer's size field, or a full decompression when that disagrees."""
+    with open(path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        trailer = int.from_bytes(handle.read(4), "little")
+    if trailer == expected % 2**32:
+        return expected
+    total = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while chunk := stream.read(1 << 22):
+                total += len(chunk)
+    except (EOFError, OSError, zlib.error):
+        return -1
+    return total
+
+
+def _check_nifti(path: Path, what: str) -> None:
+    """Refuse what ITK's NIfTI reader hides: a truncated file (read as zeros) and NaN/Inf voxels (read as 0)."""
+    try:
+        nifti = nib.load(str(path))  # reads the header; voxels only on request
+        header = nifti.header
+        expected = int(header.get_data_offset()) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
+        actual = _gzip_size(path, expected) if path.name.lower().endswith(".gz") else path.stat().st_size
+        if actual < expected:
+            raise _unreadable(path, what, f"the file is truncated ({max(actual, 0)} of {expected} bytes)")
+        finite = not np.issubdtype(header.get_data_dtype(), np.floating) or np.isfinite(nifti.dataobj).all()
+    except InputError:
+        raise
+    except Exception:  # nibabel raises many types for a damaged file; all mean the same to the user
+        raise _unreadable(path, what) from None
+    if not finite:
+        raise InputError(f"the {what} contains NaN or infinite values", "fix or re-export the image", path)
+
+
 def read_image(path: str | Path, what: str = "image") -> sitk.Image:
     """Read one 3D scalar image, or raise an InputError that names the file and says how to fix it."""
     path = Path(path)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _check_nifti(path, what)
     try:
         image = sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        reason = str(error).strip().splitlines()
-        detail = next((line for line in reason if "ERROR" in line.upper() or "Exception" in line), "")
-        raise InputError(
-            f"cannot read the {what}: the file is damaged, truncated or not a NIfTI/NRRD image",
-            "re-export or re-download the file" + (f" ({detail.strip()[:120]})" if detail else ""),
-            path,
-        ) from None
+    except RuntimeError:
+        raise _unreadable(path, what) from None
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(
             f"the {what} has {image.GetNumberOfComponentsPerPixel()} components per voxel (colour or vector image)",
