@@ -179,7 +179,8 @@ def _check_nifti(path: Path, what: str) -> None:
     try:
         nifti = nib.load(str(path))  # reads the header; voxels only on request
         header = nifti.header
-        expected = int(header.get_data_offset()) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
+        offset = max(int(header.get_data_offset()), int(header["sizeof_hdr"]) + 4)  # some writers leave offset 0
+        expected = offset + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
         actual = _gzip_size(path, expected) if path.name.lower().endswith(".gz") else path.stat().st_size
         if actual < expected:
             raise _unreadable(path, what, f"the file is truncated ({max(actual, 0)} of {expected} bytes)")
@@ -258,8 +259,7 @@ def physical_box(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
     return corners.min(axis=0), corners.max(axis=0)
 
 
-def _onto_reference(image: sitk.Image, reference: sitk.Image, nearest: bool, path: Path | None, what: str):
-    """Resample `image` onto the reference grid in physical space; InputError if the two do not overlap."""
+def _check_overlap(image: sitk.Image, reference: sitk.Image, path: Path | None, what: str) -> None:
     low_a, high_a = physical_box(image)
     low_b, high_b = physical_box(reference)
     if np.any(np.minimum(high_a, high_b) <= np.maximum(low_a, low_b)):
@@ -268,8 +268,12 @@ def _onto_reference(image: sitk.Image, reference: sitk.Image, nearest: bool, pat
             "the modalities must be of the same patient and session (check origin/orientation in the headers)",
             path,
         )
-    interpolator = sitk.sitkNearestNeighbor if nearest else sitk.sitkLinear
-    resampled = sitk.Resample(image, reference, sitk.Transform(), interpolator, 0.0, image.GetPixelID())
+
+
+def _onto_reference(image: sitk.Image, reference: sitk.Image, path: Path | None, what: str) -> sitk.Image:
+    """Resample an MRI onto the reference grid in physical space (linear); InputError if they do not overlap."""
+    _check_overlap(image, reference, path, what)
+    resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, 0.0, image.GetPixelID())
     if not sitk.GetArrayViewFromImage(resampled).any():
         raise InputError(
             f"the {what} has no content inside the reference image's field of view",
@@ -307,7 +311,7 @@ def load_case(source: CaseSource | Path | str, reference: str = "t1ce") -> Case:
             image.CopyInformation(grid)  # remove sub-tolerance header noise so every image has the exact grid
             images[modality] = image
             continue
-        images[modality] = _onto_reference(image, grid, False, source.paths[modality], f"{modality} image")
+        images[modality] = _onto_reference(image, grid, source.paths[modality], f"{modality} image")
         warnings.append(
             f"{modality} ({_grid_text(image)}) was resampled (linear, physical space) onto the {reference} grid "
             f"({_grid_text(grid)})"
@@ -324,8 +328,8 @@ def _load_label(path: Path, grid: sitk.Image, warnings: list[str]) -> sitk.Image
     if np.issubdtype(array.dtype, np.floating):
         if not np.isfinite(array).all() or not np.array_equal(array, np.round(array)):
             raise InputError("the label map holds non-integer values", "give a BraTS label map (0, 1, 2, 4)", path)
-    values = set(np.unique(array).tolist()) - {0, 1, 2, 3, 4}
-    if values:
+    if array.min() < 0 or array.max() > 4:  # every integer in 0..4 is a BraTS label, so the range says it all
+        values = set(np.unique(array).tolist()) - {0, 1, 2, 3, 4}
         raise InputError(
             f"the label map holds values {sorted(values)[:5]} outside the BraTS labels 0, 1, 2, 3, 4",
             "give a BraTS segmentation (1 necrotic core, 2 edema, 4 or 3 enhancing tumour)",
@@ -336,8 +340,5 @@ def _load_label(path: Path, grid: sitk.Image, warnings: list[str]) -> sitk.Image
         image.CopyInformation(grid)
         return image
     warnings.append(f"the label map ({_grid_text(image)}) was resampled (nearest neighbour) onto the reference grid")
-    low_a, high_a = physical_box(image)
-    low_b, high_b = physical_box(grid)
-    if np.any(np.minimum(high_a, high_b) <= np.maximum(low_a, low_b)):
-        raise InputError("the label map does not overlap the images in physical space", "give the case's own label", path)
+    _check_overlap(image, grid, path, "label map")
     return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
