@@ -1,0 +1,176 @@
+"""Running a network on a preprocessed case: device and precision choice, whole volume or sliding window.
+
+Precision rule (`precision="auto"`):
+- CUDA: automatic mixed precision, bfloat16 where the GPU supports it, else float16.
+- CPU: bfloat16 autocast with channels-last 3D memory only when the CPU computes bf16 natively (x86 AVX512_BF16 or
+  AMX, or an ARM core announcing `bf16`); elsewhere bf16 is emulated and slower than float32, so float32.
+`precision="bf16"` forces bf16 autocast anyway (useful for tests); `"float32"` disables autocast.
+
+The whole volume is run at once when its estimated activation memory fits in half of the free memory; otherwise
+MONAI's sliding-window inferer blends overlapping patches with a Gaussian weight.
+"""
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+from .errors import InputError
+from .labels import regions_to_labels
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bf16")
+DEFAULT_ROI = (128, 128, 128)
+DEFAULT_OVERLAP = 0.5
+ACTIVATION_FACTOR = 14  # peak live feature maps ≈ 13 × width channels at full resolution (measured, no grad)
+MEMORY_SHARE = 0.5  # use at most this share of the free memory for one whole-volume pass
+FALLBACK_FREE_BYTES = 8 << 30
+
+Progress = Callable[[float], None]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` is CUDA when a GPU is there, else CPU; asking for CUDA without one is the user's error."""
+    if name not in DEVICES:
+        raise InputError(f"unknown device {name!r}", f"choose one of {', '.join(DEVICES)}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("no CUDA GPU is available to this torch", "use --device cpu (or auto)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512_BF16 / AMX on x86, the `bf16` feature on ARM)."""
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        if any(check is not None and check() for check in checks):
+            return True
+        return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return "bf16" in _cpu_flags()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`float32`, `bf16` or (CUDA only) `float16`, following the rule in the module docstring."""
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}", f"choose one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "float16"
+    return "bf16" if cpu_has_native_bf16() else "float32"
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "float32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def _free_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return FALLBACK_FREE_BYTES
+
+
+def whole_volume_bytes(shape: Sequence[int], width: int, precision: str = "float32") -> int:
+    """Estimated peak activation memory of one pass over a volume of `shape` (z, y, x), padded to 16."""
+    voxels = math.prod(math.ceil(size / 16) * 16 for size in shape)
+    element = 4 if precision == "float32" else 2
+    return voxels * width * element * ACTIVATION_FACTOR
+
+
+def fits_whole_volume(shape: Sequence[int], width: int, device: torch.device, precision: str) -> bool:
+    return whole_volume_bytes(shape, width, precision) <= MEMORY_SHARE * _free_bytes(device)
+
+
+def window_count(shape: Sequence[int], roi: Sequence[int], overlap: float) -> int:
+    """How many patches MONAI's sliding window visits (same scan rule as `sliding_window_inference`)."""
+    count = 1
+    for size, window in zip(shape, roi):
+        if size <= window:
+            continue
+        step = max(int(window * (1 - overlap)), 1)
+        count *= math.ceil((size - window) / step) + 1
+    return count
+
+
+def predict(
+    model: torch.nn.Module,
+    array: np.ndarray,
+    device: str | torch.device = "cpu",
+    precision: str = "auto",
+    *,
+    sliding_window: bool | None = None,
+    roi_size: Sequence[int] | None = None,
+    overlap: float = DEFAULT_OVERLAP,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Sigmoid probabilities (3, z, y, x) float32 of WT, TC, ET for a (4, z, y, x) input.
+
+    `sliding_window=None` decides by memory; True forces patches of `roi_size` (default 128³; the pipeline passes
+    the model's training patch), False forces one pass.
+    """
+    device = torch.device(device) if isinstance(device, str) else device
+    precision = resolve_precision(precision, device)
+    channels_last = device.type == "cpu" and precision == "bf16"
+    memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format).eval()
+    shape = array.shape[1:]
+    if sliding_window is None:
+        sliding_window = not fits_whole_volume(shape, model.width, device, precision)
+    roi = tuple(roi_size or DEFAULT_ROI)
+    total = window_count(shape, roi, overlap) if sliding_window else 1
+    done = 0
+
+    def probabilities(batch: torch.Tensor) -> torch.Tensor:
+        nonlocal done
+        with _autocast(device, precision):
+            logits = model(batch.to(device).contiguous(memory_format=memory_format))
+        done += 1
+        if progress is not None:
+            progress(min(done / total, 1.0))
+        return torch.sigmoid(logits.float())
+
+    inputs = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
+    with torch.inference_mode():
+        if sliding_window:
+            output = sliding_window_inference(
+                inputs, roi, 1, probabilities, overlap=overlap, mode="gaussian", sw_device=device, device="cpu"
+            )
+        else:
+            output = probabilities(inputs)
+    return output[0].float().cpu().numpy()
+
+
+def probabilities_to_labels(probabilities: np.ndarray, threshold: float = 0.5, et_label: int = 4) -> np.ndarray:
+    """BraTS label map (uint8) from WT/TC/ET probabilities: each region where p ≥ threshold, then nested."""
+    check_threshold(threshold)
+    return regions_to_labels(probabilities >= threshold, et_label)
+
+
+def check_threshold(threshold: float) -> None:
+    if not 0.0 < threshold < 1.0:
+        raise InputError(f"threshold {threshold} is outside (0, 1)", "give a probability such as 0.5")
