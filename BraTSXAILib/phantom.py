@@ -75,15 +75,15 @@ def _tissues(shape: Sequence[int], rng: np.random.Generator) -> np.ndarray:
     tumour_centre = centre + shape * np.array(
         [rng.uniform(-0.12, 0.12), rng.uniform(-0.15, 0.15), hemisphere * rng.uniform(0.12, 0.2)]
     )
-    size = rng.uniform(0.07, 0.11) * shape.min()
+    size = rng.uniform(0.09, 0.13) * shape.min()
     stretch = rng.uniform(0.8, 1.25, size=3)
     shape_noise = _smooth_noise(rng, tuple(shape), 4.0)
     tumour_r = _radius(points, tumour_centre, size * stretch) + 0.08 * shape_noise
     inside_brain = brain_r < 0.97
-    edema_extent = rng.uniform(1.7, 2.3)
+    edema_extent = rng.uniform(1.5, 2.1)
     tissue[(tumour_r < edema_extent + 0.25 * shape_noise) & inside_brain] = EDEMA
     tissue[(tumour_r < 1.0) & inside_brain] = RIM
-    tissue[(tumour_r < rng.uniform(0.45, 0.65)) & inside_brain] = NECROSIS
+    tissue[(tumour_r < rng.uniform(0.5, 0.7)) & inside_brain] = NECROSIS
     return tissue
 
 
