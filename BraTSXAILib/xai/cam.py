@@ -1,0 +1,191 @@
+"""The Grad-CAM family for 3D segmentation: Grad-CAM, HiResCAM, Grad-CAM++ and LayerCAM.
+
+All methods share one piece of machinery (`BaseCAM.layer_gradients`): ONE forward pass in which a forward hook
+makes the chosen layer's output a fresh leaf of the autograd graph, then `torch.autograd.grad` of each class
+target with respect to that activation only. Parameters are frozen for the duration (no parameter gradients),
+nothing before the layer is recorded for backward, the graph is kept between classes and freed after the last.
+A method only says how activation A and gradient G (both (B, K, d, h, w)) combine into a map; every map is
+ReLU-ed, so raw values are ≥ 0 and mean "evidence for the class".
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from .grid import padding_divisor, to_input_grid
+from .layers import resolve_layer
+from .targets import RegionTarget
+
+SPATIAL = (2, 3, 4)
+Targets = Union[Sequence[RegionTarget], Callable[[torch.Tensor], Sequence[RegionTarget]]]
+
+
+@contextmanager
+def frozen_parameters(model: nn.Module) -> Iterator[None]:
+    """Parameters do not require gradients inside the block; their flags are restored after it."""
+    flags = [(parameter, parameter.requires_grad) for parameter in model.parameters()]
+    for parameter, _ in flags:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
+
+
+@contextmanager
+def graph_starts_at(module: nn.Module) -> Iterator[list[torch.Tensor]]:
+    """Replace `module`'s output by a detached leaf that requires grad; yield the list that receives it."""
+    captured: list[torch.Tensor] = []
+
+    def hook(module, inputs, output):
+        if captured:
+            raise ValueError("the chosen layer runs more than once per forward pass; choose another layer")
+        if not isinstance(output, torch.Tensor) or output.ndim != 5:
+            raise ValueError("the chosen layer does not output a (B, C, z, y, x) feature map")
+        leaf = output.detach().requires_grad_()
+        captured.append(leaf)
+        return leaf
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+@dataclass
+class LayerGradients:
+    """One forward pass: the layer's activation, the gradient of each target w.r.t. it, and the logits."""
+
+    activation: torch.Tensor
+    gradients: list[torch.Tensor]
+    logits: torch.Tensor
+    targets: list[RegionTarget]
+
+
+@dataclass
+class CAMResult:
+    """Raw maps (float32 (z, y, x) on the network's input grid, ≥ 0) per class, with what describes them."""
+
+    method: str
+    layer: str
+    maps: dict[str, np.ndarray]
+    logits: torch.Tensor
+    targets: list[RegionTarget]
+    layer_shape: tuple[int, ...]
+    empty_targets: list[str] = field(default_factory=list)
+
+
+class BaseCAM(ABC):
+    """A class-activation method at one layer of one network; `cam(x, targets)` gives a CAMResult."""
+
+    method = ""
+
+    def __init__(self, model: nn.Module, layer: str):
+        self.model = model
+        self.layer, self.module = resolve_layer(model, layer)
+
+    def layer_gradients(self, x: torch.Tensor, targets: Targets) -> LayerGradients:
+        """The one forward pass and one gradient per target (zeros for a target with an empty voxel set).
+
+        `targets` may be a function of the logits (e.g. the predicted regions), evaluated inside the same pass.
+        """
+        if x.is_inference():
+            x = x.clone()
+        with torch.inference_mode(False), torch.enable_grad(), frozen_parameters(self.model), \
+                graph_starts_at(self.module) as captured:
+            logits = self.model(x)
+            activation = captured[0]
+            if callable(targets):
+                targets = targets(logits.detach())
+            targets = list(targets)
+            live = [i for i, target in enumerate(targets) if not target.empty]
+            gradients = [torch.zeros_like(activation) for _ in targets]
+            for position, index in enumerate(live):
+                (gradients[index],) = torch.autograd.grad(
+                    targets[index](logits), activation, retain_graph=position < len(live) - 1)
+        return LayerGradients(activation.detach(), gradients, logits.detach(), targets)
+
+    @abstractmethod
+    def combine(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        """(B, K, d, h, w) activation and gradient -> (B, d, h, w) map before the ReLU."""
+
+    def __call__(self, x: torch.Tensor, targets: Targets) -> CAMResult:
+        """Maps for all targets from one forward pass, upsampled trilinearly onto the input grid of `x`."""
+        if x.ndim != 5 or x.shape[0] != 1:
+            raise ValueError(f"expected one case shaped (1, 4, z, y, x), got {tuple(x.shape)}")
+        passed = self.layer_gradients(x, targets)
+        divisor = padding_divisor(self.model)
+        maps = {}
+        for target, gradient in zip(passed.targets, passed.gradients):
+            layer_map = F.relu(self.combine(passed.activation.float(), gradient.float()))
+            maps[target.name] = to_input_grid(layer_map[:, None], x.shape[2:], divisor)[0, 0].cpu().numpy()
+        return CAMResult(self.method, self.layer, maps, passed.logits, passed.targets,
+                         tuple(passed.activation.shape[2:]), [target.name for target in passed.targets if target.empty])
+
+
+class GradCAM(BaseCAM):
+    """Selvaraju et al. 2017: channel weights are the gradient's mean over the three spatial axes."""
+
+    method = "gradcam"
+
+    @staticmethod
+    def channel_weights(gradient: torch.Tensor) -> torch.Tensor:
+        return gradient.mean(dim=SPATIAL, keepdim=True)
+
+    def combine(self, activation, gradient):
+        return (self.channel_weights(gradient) * activation).sum(dim=1)
+
+
+class HiResCAM(BaseCAM):
+    """Draelos & Carin 2020: the element-wise gradient × activation, summed over channels (no spatial mean)."""
+
+    method = "hirescam"
+
+    def combine(self, activation, gradient):
+        return (gradient * activation).sum(dim=1)
+
+
+class GradCAMPlusPlus(BaseCAM):
+    """Chattopadhay et al. 2018: per-voxel weights g² / (2g² + ΣA·g³) of the positive gradients."""
+
+    method = "gradcam++"
+
+    @staticmethod
+    def channel_weights(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        squared = gradient**2
+        denominator = 2 * squared + activation.sum(dim=SPATIAL, keepdim=True) * squared * gradient
+        alpha = torch.where(denominator != 0, squared / torch.where(denominator != 0, denominator, 1.0), 0.0)
+        return (alpha * F.relu(gradient)).sum(dim=SPATIAL, keepdim=True)
+
+    def combine(self, activation, gradient):
+        return (self.channel_weights(activation, gradient) * activation).sum(dim=1)
+
+
+class LayerCAM(BaseCAM):
+    """Jiang et al. 2021: positive gradients weigh each voxel's activation (fine detail at shallow layers)."""
+
+    method = "layercam"
+
+    def combine(self, activation, gradient):
+        return (F.relu(gradient) * activation).sum(dim=1)
+
+
+METHODS: dict[str, type[BaseCAM]] = {cls.method: cls for cls in (GradCAM, HiResCAM, GradCAMPlusPlus, LayerCAM)}
+
+
+def make_cam(method: str, model: nn.Module, layer: str) -> BaseCAM:
+    """A CAM by method name (gradcam, hirescam, gradcam++, layercam)."""
+    if method not in METHODS:
+        raise InputError(f"unknown explanation method '{method}'", f"choose from {', '.join(METHODS)}")
+    return METHODS[method](model, layer)

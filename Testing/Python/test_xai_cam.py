@@ -1,0 +1,117 @@
+"""The Grad-CAM family: planted evidence is found, gradients are right, and the machinery is one cheap pass."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.models import build_model
+from BraTSXAILib.xai import METHODS, GradCAM, make_cam, make_targets, predicted_masks
+from BraTSXAILib.xai.faithfulness import energy_pointing_game, triviality
+from BraTSXAILib.xai.layers import PRESETS, resolve_layer
+from xai_planted import PlantedCubeNet, cube_mask, planted_case
+
+
+@pytest.fixture(scope="module")
+def planted():
+    model = PlantedCubeNet().eval()
+    x = planted_case()
+    with torch.no_grad():
+        masks = predicted_masks(model(x))
+    return model, x, masks
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("layer", ["act", "pool"])
+def test_every_method_puts_its_mass_in_the_planted_cube(planted, method, layer):
+    model, x, masks = planted
+    assert masks["ET"].sum() > 2 * cube_mask().sum()  # the prediction is much larger than the evidence
+    result = make_cam(method, model, layer)(x, make_targets(["ET"], masks))
+    assert energy_pointing_game(result.maps["ET"], cube_mask()) > 0.8
+
+
+def test_a_map_after_the_last_nonlinearity_only_repeats_the_prediction(planted):
+    model, x, masks = planted
+    result = make_cam("gradcam", model, "head")(x, make_targets(["ET"], masks))
+    logit_map = result.targets[0].logit_map(result.logits)[0].numpy()
+    assert triviality(result.maps["ET"], logit_map) == pytest.approx(1.0, abs=1e-4)
+    assert energy_pointing_game(result.maps["ET"], cube_mask()) < 0.75
+
+
+def test_gradcam_weights_equal_finite_differences():
+    torch.manual_seed(1)
+    model = build_model("unet", 8).double().eval()
+    x = torch.randn(1, 4, 16, 16, 16, dtype=torch.float64)
+    mask = np.zeros((16, 16, 16), dtype=bool)
+    mask[4:11, 5:12, 3:9] = True
+    target = make_targets(["TC"], {"TC": mask})[0]
+    cam = GradCAM(model, "decoder.2")
+    passed = cam.layer_gradients(x, [target])
+    weights = GradCAM.channel_weights(passed.gradients[0]).flatten()
+    voxels = passed.activation[0, 0].numel()
+    _, module = resolve_layer(model, "decoder.2")
+    epsilon = 1e-4
+    for channel in (0, 5, 11):
+        scores = []
+        for sign in (1, -1):
+            def shift(module, inputs, output, sign=sign):
+                output = output.clone()
+                output[:, channel] += sign * epsilon
+                return output
+            handle = module.register_forward_hook(shift)
+            with torch.no_grad():
+                scores.append(float(target(model(x))))
+            handle.remove()
+        finite_difference = (scores[0] - scores[1]) / (2 * epsilon) / voxels
+        assert float(weights[channel]) == pytest.approx(finite_difference, rel=1e-5, abs=1e-9)
+
+
+def test_all_classes_come_from_one_forward_pass_without_parameter_gradients():
+    torch.manual_seed(0)
+    model = build_model("resunet", 8).eval()
+    model.head.weight.requires_grad_(True)
+    model.encoder[1].residual[2].weight.requires_grad_(False)  # a frozen flag must come back frozen
+    flags = [p.requires_grad for p in model.parameters()]
+    calls = []
+    model.register_forward_pre_hook(lambda module, inputs: calls.append(1))
+    x = torch.randn(1, 4, 14, 16, 12)
+    result = make_cam("hirescam", model, "bottleneck")(
+        x, lambda logits: make_targets(["WT", "TC", "ET", "ED", "NCR"], predicted_masks(logits)))
+    assert len(calls) == 1
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert all(p.grad is None for p in model.parameters())
+    assert sorted(result.maps) == ["ED", "ET", "NCR", "TC", "WT"]
+
+
+@pytest.mark.parametrize("architecture", ["unet", "resunet", "attunet"])
+def test_maps_lie_on_the_input_grid_for_every_network_and_preset(architecture):
+    torch.manual_seed(0)
+    model = build_model(architecture, 8).eval()
+    x = torch.randn(1, 4, 13, 15, 11)
+    with torch.no_grad():
+        logits = model(x)
+    masks = {"WT": np.ones((13, 15, 11), dtype=bool)}
+    for layer in PRESETS:
+        result = make_cam("gradcam", model, layer)(x, make_targets(["WT"], masks))
+        assert result.maps["WT"].shape == (13, 15, 11)
+        assert result.maps["WT"].dtype == np.float32
+        assert np.all(np.isfinite(result.maps["WT"])) and result.maps["WT"].min() >= 0
+        torch.testing.assert_close(result.logits, logits, rtol=1e-4, atol=1e-5)
+
+
+def test_an_empty_region_gives_a_zero_map_without_a_backward_pass():
+    model = build_model("unet", 8).eval()
+    x = torch.randn(1, 4, 16, 16, 16)
+    empty = np.zeros((16, 16, 16), dtype=bool)
+    result = make_cam("gradcam", model, "decoder.1")(x, make_targets(["ET"], {"ET": empty}))
+    assert result.empty_targets == ["ET"]
+    assert not result.maps["ET"].any()
+
+
+def test_unknown_method_and_layer_are_input_errors():
+    model = build_model("unet", 8)
+    with pytest.raises(InputError, match="method"):
+        make_cam("saliency", model, "bottleneck")
+    with pytest.raises(InputError, match="layer"):
+        make_cam("gradcam", model, "decoder.9")
