@@ -130,7 +130,15 @@ def discover_cases(paths: Path | str | Sequence[Path | str]) -> list[CaseSource]
         if not path.exists():
             raise InputError("input does not exist", "check the path", path)
     if all(p.is_file() for p in paths):
-        ids = {_case_id_of(p) for p in paths if modality_of(p) is not None}
+        for path in paths:
+            if modality_of(path) is None:
+                raise InputError(
+                    "cannot tell the modality from the file name",
+                    "end names with _t1 _t1ce _t2 _flair (_seg) or -t1n -t1c -t2w -t2f (-seg), "
+                    "e.g. case_t1ce.nii.gz",
+                    path,
+                )
+        ids = {_case_id_of(p) for p in paths}
         case_id = ids.pop() if len(ids) == 1 else paths[0].parent.name
         return [_group_files(paths, case_id, None)]
     if len(paths) > 1:

@@ -146,6 +146,10 @@ def test_missing_and_duplicate_modalities_are_input_errors(tmp_path):
     _raises(lambda: discover_cases(folder), "more than one t1", "Case_t1.nrrd")
 
     _raises(lambda: discover_cases(tmp_path / "nowhere"), "does not exist")
+    renamed = folder / "Case_T1post.nii.gz"
+    (folder / "Case_t1ce.nii.gz").rename(renamed)
+    explicit = [renamed] + [folder / f"Case_{m}.nii.gz" for m in ("t1", "t2", "flair")]
+    assert _raises(lambda: discover_cases(explicit), "cannot tell the modality").path == str(renamed)
     (tmp_path / "nothing").mkdir()
     _raises(lambda: discover_cases(tmp_path / "nothing"), "no BraTS images")
 
@@ -189,17 +193,16 @@ def test_wrong_dimension_or_empty_volume_is_an_input_error(tmp_path, array, word
     assert _raises(lambda: load_case(path.parent), "flair", *words).path == str(path)
 
 
+@pytest.mark.parametrize("extension", [".nii.gz", ".nrrd"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_nan_or_inf_is_an_input_error(tmp_path, bad):
-    def write(path):
-        array = sitk.GetArrayFromImage(make_phantom(SHAPE, SPACING).images["t1"])
-        array[3, 4, 5] = bad
-        image = sitk.GetImageFromArray(array)
-        image.SetSpacing((2.0, 2.0, 2.0))
-        _write(image, path)
-
-    path = _with_broken(tmp_path, "t1", write)
-    assert _raises(lambda: load_case(path.parent), "NaN or infinite").path == str(path)
+def test_nan_or_inf_is_an_input_error(tmp_path, bad, extension):
+    """ITK's NIfTI reader turns NaN/Inf into 0 without a word; the loader must still refuse them."""
+    folder = _phantom_folder(tmp_path)
+    (folder / "Case_t1.nii.gz").unlink()
+    array = sitk.GetArrayFromImage(make_phantom(SHAPE, SPACING).images["t1"])
+    array[3, 4, 5] = bad
+    path = _write(sitk.GetImageFromArray(array), folder / f"Case_t1{extension}")
+    assert _raises(lambda: load_case(folder), "NaN or infinite").path == str(path)
 
 
 def test_grids_without_physical_overlap_are_an_input_error(tmp_path):
@@ -266,3 +269,23 @@ def test_real_2023_named_case_without_label():
     (source,) = discover_cases(folder)
     assert source.case_id == "BraTS-GLI-00001-000" and source.label_path is None
     assert source.paths["flair"].name.endswith("-t2f.nii.gz")
+
+
+def test_a_4d_file_holding_one_volume_is_read_as_3d(tmp_path):
+    folder = _phantom_folder(tmp_path)
+    path = folder / "Case_t2.nii.gz"
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+    single = sitk.GetImageFromArray(array[np.newaxis], isVector=False)  # (x, y, z, t=1)
+    single.SetSpacing((2.0, 2.0, 2.0, 1.0))
+    single.SetOrigin(sitk.ReadImage(str(path)).GetOrigin() + (0.0,))
+    _write(single, path)
+    case = load_case(folder)
+    assert case.warnings == []
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(case.images["t2"]), array)
+
+
+def test_label_map_with_fractional_values_is_an_input_error(tmp_path):
+    folder = _phantom_folder(tmp_path)
+    label = sitk.Cast(sitk.ReadImage(str(folder / "Case_seg.nii.gz")), sitk.sitkFloat32) * 0.5
+    _write(label, folder / "Case_seg.nii.gz")
+    _raises(lambda: load_case(folder), "non-integer")
