@@ -104,10 +104,9 @@ def _group_files(files: Sequence[Path], case_id: str, where: Path | None) -> Cas
             )
     missing = [m for m in MODALITIES if m not in found]
     if missing:
-        names = "/".join(_SUFFIXES[m][0] for m in missing)
         raise InputError(
             f"case '{case_id}' lacks the {', '.join(missing)} image",
-            f"give all four modalities T1, T1ce, T2, FLAIR; name files like <id>_{names.split('/')[0]}.nii.gz "
+            f"give all four modalities T1, T1ce, T2, FLAIR, named like <id>_{missing[0]}.nii.gz "
             "(BraTS 2018-21: _t1 _t1ce _t2 _flair) or <id>-t1n.nii.gz (2023+: -t1n -t1c -t2w -t2f)",
             where or (files[0].parent if files else None),
         )
@@ -116,7 +115,10 @@ def _group_files(files: Sequence[Path], case_id: str, where: Path | None) -> Cas
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and _strip_extension(p.name) is not None)
+    """Image files in a folder, hidden ones (e.g. half-written temporaries) left out."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and _strip_extension(p.name)
+    )
 
 
 def discover_cases(paths: Path | str | Sequence[Path | str]) -> list[CaseSource]:
@@ -347,6 +349,6 @@ def _load_label(path: Path, grid: sitk.Image, warnings: list[str]) -> sitk.Image
     if same_grid(image, grid):
         image.CopyInformation(grid)
         return image
-    warnings.append(f"the label map ({_grid_text(image)}) was resampled (nearest neighbour) onto the reference grid")
     _check_overlap(image, grid, path, "label map")
+    warnings.append(f"the label map ({_grid_text(image)}) was resampled (nearest neighbour) onto the reference grid")
     return sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)

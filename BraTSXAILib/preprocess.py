@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
@@ -24,7 +24,7 @@ NORMALISATIONS = ("zscore", "minmax")
 ZSCORE_CLIP = 8.0  # z-scores beyond ±8 are single saturated voxels (e.g. 32,767), not anatomy
 MINMAX_PERCENTILES = (0.5, 99.5)  # robust "min" and "max": one saturated voxel must not squash the contrast
 SPACING_TOLERANCE = 1e-3  # mm; a requested spacing this close to the input's is not resampled
-_INTERPOLATORS = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor, "bspline": sitk.sitkBSpline}
+_INTERPOLATORS = {"linear": sitk.sitkLinear, "nearest": sitk.sitkNearestNeighbor}
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,14 @@ class Grid:
         """Whether `image` lies on this grid (within io.GRID_TOLERANCE)."""
         return same_grid(image, self)
 
-    def blank(self, pixel_type=sitk.sitkFloat32) -> sitk.Image:
-        image = sitk.Image(list(self.size), pixel_type)
-        image.SetSpacing(self.spacing)
-        image.SetOrigin(self.origin)
-        image.SetDirection(self.direction)
-        return image
+    def resample(self, image: sitk.Image, interpolation: str, extrapolate: bool = True) -> sitk.Image:
+        """`image` resampled onto this grid in physical space, same pixel type.
+
+        With `extrapolate`, grid voxels just beyond the image's outermost voxel centres take the nearest value
+        instead of 0, so two grids covering the same extent do not lose a rim of half a voxel.
+        """
+        return sitk.Resample(image, list(self.size), sitk.Transform(), _interpolator(interpolation), self.origin,
+                             self.spacing, self.direction, 0.0, image.GetPixelID(), extrapolate)
 
 
 @dataclass(frozen=True)
@@ -115,16 +117,21 @@ class Geometry:
         return np.ascontiguousarray(array)
 
     def from_reference(self, image: sitk.Image, interpolation: str = "linear") -> np.ndarray:
-        """An image on the reference grid (e.g. a ground truth) -> array (z, y, x) in network space."""
-        interpolator = _interpolator(interpolation)
+        """An image (e.g. a ground truth) -> array (z, y, x) in network space; "nearest" for label maps.
+
+        An image that is not on the reference grid is first resampled onto it in physical space.
+        """
+        _interpolator(interpolation)
         if not self.reference.holds(image):
-            image = sitk.Resample(image, self.reference.blank(image.GetPixelID()), sitk.Transform(), interpolator)
-        array = self._orient(sitk.GetArrayViewFromImage(image)[self._crop_slices()])
+            image = self.reference.resample(image, interpolation, extrapolate=False)
+        return self.crop_to_network(sitk.GetArrayViewFromImage(image), interpolation)
+
+    def crop_to_network(self, array: np.ndarray, interpolation: str = "linear") -> np.ndarray:
+        """An array (z, y, x) on the reference grid -> network space: crop, reorient, resample if planned."""
+        oriented = self._orient(array[self._crop_slices()])
         if not self.resampled:
-            return array
-        resampled = sitk.Resample(self.oriented.image(array), self.network.blank(image.GetPixelID()),
-                                  sitk.Transform(), interpolator, 0.0, image.GetPixelID(), True)
-        return sitk.GetArrayFromImage(resampled)
+            return oriented
+        return sitk.GetArrayFromImage(self.network.resample(self.oriented.image(oriented), interpolation))
 
     def to_reference(self, volume: np.ndarray, interpolation: str = "linear") -> sitk.Image:
         """A volume (z, y, x) in network space -> image on the reference grid, zeros outside the crop.
@@ -134,12 +141,13 @@ class Geometry:
         volume = np.asarray(volume)
         if volume.ndim != 3 or tuple(volume.shape) != self.network_shape:
             raise ValueError(f"volume of shape {volume.shape} is not in network space {self.network_shape}")
-        if volume.dtype == bool:
+        if volume.dtype == bool:  # types SimpleITK has no pixel type for
             volume = volume.astype(np.uint8)
+        elif volume.dtype == np.float16:
+            volume = volume.astype(np.float32)
+        _interpolator(interpolation)
         if self.resampled:
-            image = sitk.Resample(self.network.image(volume), self.oriented.blank(), sitk.Transform(),
-                                  _interpolator(interpolation), 0.0, sitk.sitkUnknown, True)
-            volume = sitk.GetArrayViewFromImage(image)
+            volume = sitk.GetArrayFromImage(self.oriented.resample(self.network.image(volume), interpolation))
         full = np.zeros(self.reference.shape, dtype=volume.dtype)
         full[self._crop_slices()] = self._unorient(volume)
         return self.reference.image(full)
@@ -241,19 +249,18 @@ def normalise(array: np.ndarray, mask: np.ndarray, method: str = "zscore") -> np
     return out
 
 
-def plan_geometry(case: Case, spacing: Sequence[float] | None = None, margin_mm: float = 5.0) -> Geometry:
-    """Crop box, reorientation and network grid for a case (no intensities touched)."""
-    reference = case.images[case.reference]
-    mask = brain_mask(case)
+def plan_geometry(reference: sitk.Image, mask: np.ndarray, spacing: Sequence[float] | None = None,
+                  margin_mm: float = 5.0, normalisation: str = "zscore") -> Geometry:
+    """Crop box, reorientation and network grid for a brain `mask` on the `reference` image's grid."""
     if not mask.any():
-        raise InputError("every modality is empty (all voxels 0)", "check the input images", case.case_id)
+        raise InputError("every modality is empty (all voxels 0)", "check the input images")
     crop = brain_box(mask, reference.GetSpacing()[::-1], margin_mm)
     start_index = [int(crop[2 - i][0]) for i in range(3)]  # (x, y, z)
     cropped = Grid(tuple(int(crop[2 - i][1] - crop[2 - i][0]) for i in range(3)), tuple(reference.GetSpacing()),
                    tuple(reference.TransformIndexToPhysicalPoint(start_index)), tuple(reference.GetDirection()))
     axes, flips = _orientation(reference.GetDirection())
     oriented = _oriented_grid(cropped, axes, flips)
-    return Geometry(Grid.of(reference), crop, axes, flips, oriented, _network_grid(oriented, spacing))
+    return Geometry(Grid.of(reference), crop, axes, flips, oriented, _network_grid(oriented, spacing), normalisation)
 
 
 def preprocess(case: Case, spacing: Sequence[float] | None = None, normalisation: str = "zscore",
@@ -264,14 +271,13 @@ def preprocess(case: Case, spacing: Sequence[float] | None = None, normalisation
     """
     if normalisation not in NORMALISATIONS:
         raise InputError(f"unknown normalisation '{normalisation}'", f"choose one of {', '.join(NORMALISATIONS)}")
-    geometry = replace(plan_geometry(case, spacing, margin_mm), normalisation=normalisation)
-    mask_image = sitk.GetImageFromArray(brain_mask(case).astype(np.uint8))
-    mask_image.CopyInformation(case.images[case.reference])
-    mask = geometry.from_reference(mask_image, "nearest").astype(bool)
-    channels = [
-        normalise(geometry.from_reference(case.images[m], "linear"), mask, normalisation) for m in MODALITIES
-    ]
-    return np.stack(channels), geometry
+    brain = brain_mask(case)
+    geometry = plan_geometry(case.reference_image, brain, spacing, margin_mm, normalisation)
+    mask = geometry.crop_to_network(brain.view(np.uint8), "nearest").astype(bool)
+    channels = np.empty((len(MODALITIES), *geometry.network_shape), dtype=np.float32)
+    for channel, modality in zip(channels, MODALITIES):
+        channel[...] = normalise(geometry.from_reference(case.images[modality], "linear"), mask, normalisation)
+    return channels, geometry
 
 
 def preprocess_label(case: Case, geometry: Geometry) -> np.ndarray:
