@@ -41,6 +41,7 @@ NAMINGS = {
     "2018": {"t1": "_t1", "t1ce": "_t1ce", "t2": "_t2", "flair": "_flair", "seg": "_seg"},
     "2023": {"t1": "-t1n", "t1ce": "-t1c", "t2": "-t2w", "flair": "-t2f", "seg": "-seg"},
 }
+ENHANCING_LABEL = {"2018": 4, "2023": 3}  # BraTS 2023+ label maps number enhancing tumour 3
 
 
 def _smooth_noise(rng: np.random.Generator, shape: Sequence[int], sigma: float) -> np.ndarray:
@@ -134,7 +135,10 @@ def make_phantom(shape: Sequence[int] = (64, 72, 64), spacing: Sequence[float] =
 
 def write_phantom(folder: str | Path, case_id: str = "BraTSXAI-Phantom", naming: str = "2018", seed: int = 0,
                   shape: Sequence[int] = (64, 72, 64), spacing: Sequence[float] = (1.5, 1.5, 1.5)) -> Path:
-    """Write a phantom as a BraTS case folder `folder/case_id/` (int16 NIfTI, 2018 or 2023 names); return it."""
+    """Write a phantom as a BraTS case folder `folder/case_id/` and return it.
+
+    int16 NIfTI images named as in BraTS 2018 (`_t1ce`, enhancing tumour labelled 4) or 2023 (`-t1c`, labelled 3).
+    """
     if naming not in NAMINGS:
         raise ValueError(f"naming must be one of {', '.join(NAMINGS)}, got {naming!r}")
     case = make_phantom(shape, spacing, seed)
@@ -142,5 +146,8 @@ def write_phantom(folder: str | Path, case_id: str = "BraTSXAI-Phantom", naming:
     suffixes = NAMINGS[naming]
     for modality in MODALITIES:
         write_image(sitk.Cast(case.images[modality], sitk.sitkInt16), target / f"{case_id}{suffixes[modality]}.nii.gz")
-    write_image(case.label, target / f"{case_id}{suffixes['seg']}.nii.gz")
+    label = case.label
+    if ENHANCING_LABEL[naming] != 4:
+        label = sitk.ChangeLabel(label, changeMap={4: ENHANCING_LABEL[naming]})
+    write_image(label, target / f"{case_id}{suffixes['seg']}.nii.gz")
     return target
