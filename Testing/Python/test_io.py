@@ -215,6 +215,18 @@ def test_grids_without_physical_overlap_are_an_input_error(tmp_path):
     assert _raises(lambda: load_case(path.parent), "does not overlap").path == str(path)
 
 
+def test_image_whose_brain_lies_outside_the_reference_field_of_view_is_an_input_error(tmp_path):
+    def move_content_away(path):
+        image = sitk.ReadImage(str(path))
+        wide = sitk.Image([3 * s for s in image.GetSize()], image.GetPixelID())  # overlaps, but content is beside
+        wide.SetSpacing(image.GetSpacing())
+        wide.SetOrigin(image.GetOrigin())
+        _write(sitk.Paste(wide, image, image.GetSize(), [0, 0, 0], [2 * s for s in image.GetSize()]), path)
+
+    path = _with_broken(tmp_path, "t2", move_content_away)
+    assert _raises(lambda: load_case(path.parent), "no content inside").path == str(path)
+
+
 def test_label_map_with_foreign_values_is_an_input_error(tmp_path):
     def relabel(path):
         label = sitk.ReadImage(str(path))
