@@ -1,0 +1,68 @@
+"""The `brats-xai segment` command line the module runs, built from the user's choices.
+
+The child runs `python -m BraTSXAILib` with the project root as working directory, so the library that ships
+with the module is the one that runs, whether or not it is also pip-installed (`-m` puts the working directory
+first on sys.path). Every path given is absolute, so the working directory changes nothing else.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Labels shown in the module (and stored in its parameter node) -> command-line values.
+MODEL_CHOICES = {"All three": "all", "UNet": "unet", "Residual UNet": "resunet", "Attention UNet": "attunet"}
+DEVICE_CHOICES = {"Automatic": "auto", "CPU": "cpu", "GPU (CUDA)": "cuda"}
+EXPLANATIONS = ("gradcam", "attention")
+ATTENTION_MODELS = ("attunet", "all")  # only the Attention UNet has attention gates to show
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """What to run: a `--model` selector (architecture, `all`, registry id or weights path), explanations, device."""
+
+    model: str = "all"
+    explain: tuple[str, ...] = EXPLANATIONS
+    device: str = "auto"
+
+    def __post_init__(self):
+        unknown = [e for e in self.explain if e not in EXPLANATIONS]
+        if unknown:
+            raise ValueError(f"unknown explanation {', '.join(unknown)}; choose from {', '.join(EXPLANATIONS)}")
+        if self.device not in DEVICE_CHOICES.values():
+            raise ValueError(f"unknown device {self.device!r}; choose from {', '.join(DEVICE_CHOICES.values())}")
+        if not self.model.strip():
+            raise ValueError("no model given")
+
+    @classmethod
+    def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str) -> "SegmentOptions":
+        """Options from the module's widgets; attention maps are asked for only when an Attention UNet runs."""
+        model = MODEL_CHOICES[model_label]
+        explain = tuple(
+            e for e, wanted in (("gradcam", gradcam), ("attention", attention and model in ATTENTION_MODELS)) if wanted
+        )
+        return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label])
+
+
+def python_executable(which: Callable[[str], str | None] = shutil.which) -> str:
+    """Slicer's `PythonSlicer` when running inside Slicer (as slicer.util does for pip), else this interpreter."""
+    return which("PythonSlicer") or sys.executable
+
+
+def segment_command(python: str, case_folder: Path, output_folder: Path, options: SegmentOptions) -> list[str]:
+    """argv for one case: `python -m BraTSXAILib segment CASE --model M --out DIR [--explain ..] --device D --json-progress`."""
+    command = [
+        python, "-m", "BraTSXAILib", "segment", str(Path(case_folder).resolve()),
+        "--model", options.model,
+        "--out", str(Path(output_folder).resolve()),
+    ]
+    if options.explain:
+        command += ["--explain", ",".join(options.explain)]
+    return command + ["--device", options.device, "--json-progress"]
+
+
+def argv_text(command: Sequence[str]) -> str:
+    """The command as one line for the log, quoted where a part holds spaces."""
+    return " ".join(f'"{part}"' if " " in part else part for part in command)

@@ -1,0 +1,79 @@
+"""The command line the module builds is one the real `brats-xai` parser accepts, with the user's choices."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import slicer_module  # noqa: F401
+from BraTSXAIHelpers.command import (
+    DEVICE_CHOICES,
+    EXPLANATIONS,
+    MODEL_CHOICES,
+    SegmentOptions,
+    argv_text,
+    python_executable,
+    segment_command,
+)
+from BraTSXAILib import inference, pipeline
+from BraTSXAILib.cli import build_parser
+
+
+def test_choices_are_values_the_library_accepts():
+    assert set(DEVICE_CHOICES.values()) == set(inference.DEVICES)
+    assert EXPLANATIONS == pipeline.EXPLANATIONS
+    assert set(MODEL_CHOICES.values()) == {"all", "unet", "resunet", "attunet"}
+
+
+def test_command_parses_with_the_cli(tmp_path):
+    options = SegmentOptions(model="resunet", explain=("gradcam",), device="cpu")
+    command = segment_command("/opt/Slicer/bin/PythonSlicer", tmp_path / "case", tmp_path / "out", options)
+    assert command[:4] == ["/opt/Slicer/bin/PythonSlicer", "-m", "BraTSXAILib", "segment"]
+    args = build_parser().parse_args(command[3:])
+    assert args.command == "segment"
+    assert [Path(p) for p in args.inputs] == [(tmp_path / "case").resolve()]
+    assert args.out == (tmp_path / "out").resolve()
+    assert (args.model, args.explain, args.device, args.json_progress) == ("resunet", ("gradcam",), "cpu", True)
+
+
+def test_without_explanations_no_explain_flag(tmp_path):
+    command = segment_command("python", tmp_path, tmp_path / "out", SegmentOptions(model="unet", explain=()))
+    assert "--explain" not in command
+    assert build_parser().parse_args(command[3:]).explain == ()
+
+
+def test_paths_are_absolute_because_the_child_runs_in_the_project_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = segment_command("python", Path("case"), Path("out"), SegmentOptions())
+    assert Path(command[4]).is_absolute() and Path(command[command.index("--out") + 1]).is_absolute()
+
+
+@pytest.mark.parametrize("model_label, gradcam, attention, explain", [
+    ("All three", True, True, ("gradcam", "attention")),
+    ("Attention UNet", False, True, ("attention",)),
+    ("UNet", True, True, ("gradcam",)),  # a plain UNet has no attention gates to show
+    ("Residual UNet", False, False, ()),
+])
+def test_options_from_the_widgets(model_label, gradcam, attention, explain):
+    options = SegmentOptions.from_labels(model_label, gradcam, attention, "GPU (CUDA)")
+    assert (options.model, options.explain, options.device) == (MODEL_CHOICES[model_label], explain, "cuda")
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="explanation"):
+        SegmentOptions(explain=("saliency",))
+    with pytest.raises(ValueError, match="device"):
+        SegmentOptions(device="tpu")
+    with pytest.raises(ValueError, match="model"):
+        SegmentOptions(model=" ")
+
+
+def test_python_is_pythonslicer_inside_slicer_else_this_interpreter():
+    assert python_executable(lambda name: "/Slicer/bin/PythonSlicer" if name == "PythonSlicer" else None) \
+        == "/Slicer/bin/PythonSlicer"
+    assert python_executable(lambda name: None) == sys.executable
+
+
+def test_log_text_quotes_parts_with_spaces():
+    assert argv_text(["python", "/a b/c", "-m"]) == 'python "/a b/c" -m'
