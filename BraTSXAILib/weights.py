@@ -162,7 +162,7 @@ def resolve_models(selector: str, registry: str | Path | None = None) -> list[st
     if selector == "all":
         chosen = [default_entry(architecture, entries) for architecture in ARCHITECTURES]
         if not any(chosen):
-            raise _no_weights("any architecture")
+            raise _no_weights(", ".join(ARCHITECTURES))
         return [entry.id for entry in chosen if entry is not None]
     if selector in ARCHITECTURES:
         entry = default_entry(selector, entries)
