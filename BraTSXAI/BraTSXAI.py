@@ -110,6 +110,7 @@ class PendingRun:
     process: BackgroundRun
     workDir: Path
     volumes: dict  # modality -> input volume node; outputs lie on the reference modality's grid
+    groundTruth: Optional[vtkMRMLScalarVolumeNode] = None
 
 
 @dataclass
@@ -117,6 +118,7 @@ class SegmentationResult:
     """The nodes one run created, all in one subject-hierarchy folder under the inputs' study."""
 
     folderItemId: int
+    reference: vtkMRMLScalarVolumeNode  # the input volume every output lies on (T1ce)
     segmentations: dict  # model -> vtkMRMLSegmentationNode
     overlays: list  # (manifest.OverlaySpec, vtkMRMLScalarVolumeNode)
     agreementTable: Optional[object]  # vtkMRMLTableNode, or None with a single network and no ground truth
@@ -190,6 +192,8 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
+        if self._run is not None:  # its inputs are about to disappear
+            self._run.process.cancel()
         self.setParameterNode(None)
         self._clearResultWidgets()
 
@@ -242,7 +246,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             options = SegmentOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
                                                  parameters.device)
             self.ui.logTextEdit.clear()
-            self._run = self.logic.start(self.logic.inputVolumes(parameters), options)
+            self._run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
         except (RuntimeError, ValueError, OSError) as error:
             slicer.util.errorDisplay(f"Could not start the segmentation: {error}")
             return
@@ -265,7 +269,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if outcome.succeeded:
                 self.ui.statusLabel.text = "Creating nodes…"
                 slicer.app.processEvents()
-                self._showResult(self.logic.importResults(run, self._parameterNode.groundTruth))
+                self._showResult(self.logic.importResults(run))
             else:
                 self.ui.statusLabel.text = outcome.describe()
                 if not outcome.cancelled:
@@ -331,7 +335,6 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.resultsCollapsibleButton.collapsed = False
 
     def onOverlayToggled(self, node, checkBox, checked):
-        reference = self._parameterNode.t1ce if self._parameterNode is not None else None
         if checked:
             for other in self._overlayCheckBoxes:  # slice views hold one foreground volume at a time
                 if other is not checkBox and other.checked:
@@ -341,7 +344,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for _, overlayNode in self._result.overlays:
                 if overlayNode is not node:
                     self.logic.setVolumeRendering(overlayNode, False)
-            self.logic.showOverlay(node, reference, in3D=self.ui.show3DCheckBox.checked)
+            self.logic.showOverlay(node, self._result.reference, in3D=self.ui.show3DCheckBox.checked)
         else:
             self.logic.hideOverlay(node)
 
@@ -445,8 +448,11 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
 
     # --- running ---
 
-    def start(self, volumes: Mapping, options: SegmentOptions) -> PendingRun:
-        """Write the four volumes to a temporary case folder and start `brats-xai segment` on it (returns at once)."""
+    def start(self, volumes: Mapping, options: SegmentOptions, groundTruth=None) -> PendingRun:
+        """Write the four volumes to a temporary case folder and start `brats-xai segment` on it (returns at once).
+
+        `groundTruth` (a BraTS label map on the T1ce grid, optional) is kept for the agreement table.
+        """
         problems = inputs.input_problems({m: (n.GetID() if n else None) for m, n in volumes.items()})
         if problems:
             raise ValueError(" ".join(problems))
@@ -464,7 +470,7 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         except BaseException:
             shutil.rmtree(workDir, ignore_errors=True)
             raise
-        return PendingRun(process, workDir, dict(volumes))
+        return PendingRun(process, workDir, dict(volumes), groundTruth)
 
     @staticmethod
     def _writeVolume(volumeNode, path: Path) -> None:
@@ -493,20 +499,24 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         if not self.ensureDependencies(askConfirmation=True):
             raise RuntimeError("the required Python packages are not installed")
         options = SegmentOptions(model=model, explain=tuple(explain), device=device)
-        run = self.start({"t1": t1, "t1ce": t1ce, "t2": t2, "flair": flair}, options)
+        run = self.start({"t1": t1, "t1ce": t1ce, "t2": t2, "flair": flair}, options, groundTruth)
         try:
             outcome = run.process.wait(onEvent or _logEvent)
             if not outcome.succeeded:
                 raise RuntimeError(f"segmentation failed: {outcome.describe()}")
-            return self.importResults(run, groundTruth)
+            return self.importResults(run)
         finally:
-            run.process.cancel()  # no-op once finished; stops the child if waiting was interrupted
+            run.process.cancel()  # stops the child if waiting was interrupted (nothing to do once it has ended)
             self.discard(run)
 
     # --- results ---
 
-    def importResults(self, run: PendingRun, groundTruth=None) -> SegmentationResult:
-        """Create the nodes the manifest describes, in a new folder under the reference volume's study."""
+    def importResults(self, run: PendingRun) -> SegmentationResult:
+        """Create the nodes the manifest describes, in a new folder under the reference volume's study.
+
+        Every output's grid is checked (from the file headers) before the first node is made, and if making a node
+        fails the nodes made so far are removed again: the scene gets all of a run or nothing.
+        """
         manifestPath = Path(run.process.outcome.manifest)
         if not manifestPath.is_absolute():
             manifestPath = PROJECT_ROOT / manifestPath  # the child's working directory
@@ -514,11 +524,16 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         reference = run.volumes[plan.reference_modality]
         referenceMatrix = _ijkToRas(reference)
         referenceShape = slicer.util.arrayFromVolume(reference).shape
+        for spec in (*plan.segmentations, *plan.overlays):
+            shape, matrix = geometry.read_grid(spec.path)
+            if not geometry.same_grid(matrix, shape, referenceMatrix, referenceShape):
+                raise RuntimeError(f"{spec.path.name} does not lie on the {plan.reference_modality} grid, "
+                                   "so it cannot be shown without resampling")
         truth = None
-        if groundTruth is not None and _onSameGrid(groundTruth, reference):
-            truth = np.rint(slicer.util.arrayFromVolume(groundTruth)).astype(np.int16)
-        elif groundTruth is not None:
-            logging.warning("BraTSXAI: %s is not on the T1ce grid; no Dice against it", groundTruth.GetName())
+        if run.groundTruth is not None and _onSameGrid(run.groundTruth, reference):
+            truth = np.rint(slicer.util.arrayFromVolume(run.groundTruth)).astype(np.int16)
+        elif run.groundTruth is not None:
+            logging.warning("BraTSXAI: %s is not on the reference grid; no Dice against it", run.groundTruth.GetName())
         if plan.skipped:
             logging.info("BraTSXAI: outputs not shown as nodes: %s", ", ".join(plan.skipped))
 
@@ -531,29 +546,24 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
             if node.IsA("vtkMRMLTransformableNode"):  # volumes and segmentations follow the input's transform
                 node.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
             shNode.SetItemParent(shNode.GetItemByDataNode(node), folder)
+            return node
 
-        def readOnGrid(path):
-            array, matrix = geometry.read_volume(path)
-            if not geometry.same_grid(matrix, array.shape, referenceMatrix, referenceShape):
-                raise RuntimeError(f"{Path(path).name} does not lie on the T1ce grid; it cannot be shown unresampled")
-            return array
-
-        labelMaps, segmentations = {}, {}
-        for spec in plan.segmentations:
-            labelMaps[spec.model] = readOnGrid(spec.path)
-            segmentations[spec.model] = self._addSegmentation(spec, labelMaps[spec.model], referenceMatrix, reference)
-            place(segmentations[spec.model], "labels")
-        overlays = []
-        for spec in plan.overlays:
-            node = self._addOverlay(spec, readOnGrid(spec.path), referenceMatrix)
-            place(node, spec.kind)
-            overlays.append((spec, node))
-        rows = agreement.agreement_rows(labelMaps, truth) if len(labelMaps) > 1 or truth is not None else []
-        table = self._addAgreementTable(plan.case_id, rows) if rows else None
-        if table is not None:
-            place(table, "agreement")
+        try:
+            labelMaps, segmentations, overlays = {}, {}, []
+            for spec in plan.segmentations:
+                labelMaps[spec.model] = geometry.read_volume(spec.path)[0]
+                segmentations[spec.model] = place(
+                    self._addSegmentation(spec, labelMaps[spec.model], referenceMatrix, reference), "labels")
+            for spec in plan.overlays:
+                overlays.append((spec, place(self._addOverlay(spec, geometry.read_volume(spec.path)[0],
+                                                              referenceMatrix), spec.kind)))
+            rows = agreement.agreement_rows(labelMaps, truth) if len(labelMaps) > 1 or truth is not None else []
+            table = place(self._addAgreementTable(plan.case_id, rows), "agreement") if rows else None
+        except BaseException:
+            shNode.RemoveItem(folder)  # and every node placed in it
+            raise
         slicer.util.setSliceViewerLayers(background=reference)
-        return SegmentationResult(folder, segmentations, overlays, table, plan, rows)
+        return SegmentationResult(folder, reference, segmentations, overlays, table, plan, rows)
 
     @staticmethod
     def _addSegmentation(spec, labels, referenceMatrix, reference):
@@ -561,6 +571,7 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
 
         Labels the network did not predict still get an (empty) segment, so WT/TC/ET stay derivable and editable.
         """
+        segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", spec.name)
         labelmapNode = slicer.util.addVolumeFromArray(labels.astype(np.uint8), referenceMatrix, spec.name,
                                                       "vtkMRMLLabelMapVolumeNode")
         colorNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLColorTableNode", f"{spec.name} colours")
@@ -573,12 +584,14 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
             present = [s for s in spec.segments if np.any(labels == s.value)]
             if len(present) == 1:  # a single label is named after the labelmap node instead of the colour table
                 labelmapNode.SetName(present[0].name)
-            segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", spec.name)
             segmentationNode.CreateDefaultDisplayNodes()
             segmentationNode.SetReferenceImageGeometryParameterFromVolumeNode(reference)
             if present and not slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(
                     labelmapNode, segmentationNode):
                 raise RuntimeError(f"could not import the label map of {spec.name}")
+        except BaseException:
+            slicer.mrmlScene.RemoveNode(segmentationNode)
+            raise
         finally:
             slicer.mrmlScene.RemoveNode(labelmapNode)
             slicer.mrmlScene.RemoveNode(colorNode)
@@ -601,6 +614,9 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         if colorNode is None:
             logging.warning("BraTSXAI: colour map %s not found, using Inferno", spec.colormap)
             colorNode = slicer.mrmlScene.GetNodeByID(FALLBACK_COLOR_NODE_ID)
+        if colorNode is None:
+            slicer.mrmlScene.RemoveNode(node)
+            raise RuntimeError(f"neither colour map {spec.colormap} nor Inferno is loaded in this Slicer")
         display = node.GetDisplayNode()
         with slicer.util.NodeModify(display):
             display.SetAndObserveColorNodeID(colorNode.GetID())
@@ -633,8 +649,8 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
 
     def showOverlay(self, overlayNode, backgroundNode, in3D=False) -> None:
         """Show a heat map over the MRI in every slice view (and as volume rendering if asked)."""
-        slicer.util.setSliceViewerLayers(background=backgroundNode, foreground=overlayNode,
-                                         foregroundOpacity=manifest.OVERLAY_OPACITY)
+        slicer.util.setSliceViewerLayers(background=backgroundNode if backgroundNode is not None else "keep-current",
+                                         foreground=overlayNode, foregroundOpacity=manifest.OVERLAY_OPACITY)
         self.setVolumeRendering(overlayNode, in3D)
 
     def hideOverlay(self, overlayNode) -> None:

@@ -14,19 +14,31 @@ import SimpleITK as sitk
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def _ijk_to_ras(direction, spacing, origin) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.array(direction, dtype=float).reshape(3, 3) * np.array(spacing, dtype=float)  # column i × spacing i
+    matrix[:3, 3] = origin
+    return LPS_TO_RAS @ matrix
+
+
 def ijk_to_ras(image: sitk.Image) -> np.ndarray:
     """4×4 matrix taking a voxel index (i, j, k, 1) to its RAS position in mm."""
-    direction = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
-    matrix = np.eye(4)
-    matrix[:3, :3] = direction * np.array(image.GetSpacing(), dtype=float)  # column i scaled by spacing i
-    matrix[:3, 3] = image.GetOrigin()
-    return LPS_TO_RAS @ matrix
+    return _ijk_to_ras(image.GetDirection(), image.GetSpacing(), image.GetOrigin())
 
 
 def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Voxel array in (k, j, i) order, as slicer.util.arrayFromVolume gives it, and the IJK-to-RAS matrix."""
     image = sitk.ReadImage(str(path))
     return sitk.GetArrayFromImage(image), ijk_to_ras(image)
+
+
+def read_grid(path: str | Path) -> tuple[tuple[int, int, int], np.ndarray]:
+    """Array shape (k, j, i) and IJK-to-RAS matrix from the file header alone, without reading the voxels."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    matrix = _ijk_to_ras(reader.GetDirection(), reader.GetSpacing(), reader.GetOrigin())
+    return tuple(int(n) for n in reversed(reader.GetSize())), matrix
 
 
 def same_grid(matrix_a: np.ndarray, shape_a, matrix_b: np.ndarray, shape_b, tolerance_mm: float = 1e-3) -> bool:

@@ -123,10 +123,13 @@ class BackgroundRun:
         return Outcome(self._process.returncode, self._cancelled, self._manifest, self._failure)
 
     def cancel(self) -> None:
-        """Kill the child and everything it started; the run then finishes as cancelled."""
-        self._cancelled = True
+        """Kill the child and everything it started; the run then finishes as cancelled.
+
+        A child that has already exited is left as it ended (its outcome stands).
+        """
         if self._process.poll() is not None:
             return
+        self._cancelled = True
         if os.name == "nt":
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._process.pid)], capture_output=True, check=False)
         else:

@@ -5,7 +5,7 @@ import numpy as np
 import SimpleITK as sitk
 
 import slicer_module  # noqa: F401
-from BraTSXAIHelpers.geometry import ijk_to_ras, read_volume, same_grid
+from BraTSXAIHelpers.geometry import ijk_to_ras, read_grid, read_volume, same_grid
 
 
 def oblique_image() -> sitk.Image:
@@ -48,3 +48,11 @@ def test_same_grid_notices_shift_spacing_and_size():
     stretched[:3, 2] *= 1.01
     assert not same_grid(matrix, shape, stretched, shape)
     assert not same_grid(matrix, shape, matrix, (5, 6, 8))
+
+
+def test_grid_from_the_header_alone_matches_the_full_read(tmp_path):
+    path = tmp_path / "map.nii.gz"
+    sitk.WriteImage(oblique_image(), str(path))
+    array, matrix = read_volume(path)
+    shape, header_matrix = read_grid(path)
+    assert shape == array.shape and np.array_equal(header_matrix, matrix)
