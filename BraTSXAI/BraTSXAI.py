@@ -247,7 +247,8 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                                  parameters.device)
             self.ui.logTextEdit.clear()
             self._run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
-        except (RuntimeError, ValueError, OSError) as error:
+        except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
+            logging.exception("BraTSXAI: the segmentation could not start")
             slicer.util.errorDisplay(f"Could not start the segmentation: {error}")
             return
         self._appendLog(argv_text(self._run.process.command))
@@ -274,7 +275,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = outcome.describe()
                 if not outcome.cancelled:
                     slicer.util.errorDisplay(f"Segmentation failed: {outcome.describe()}")
-        except (RuntimeError, ValueError, OSError) as error:
+        except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
             logging.exception("BraTSXAI: importing the results failed")
             self.ui.statusLabel.text = f"Importing the results failed: {error}"
             slicer.util.errorDisplay(f"Importing the results failed: {error}")
