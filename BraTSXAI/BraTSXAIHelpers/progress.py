@@ -25,9 +25,12 @@ class Done:
 class Failure:
     message: str
     hint: str = ""
+    path: str = ""
 
     def text(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        """One line, as the CLI prints it: message (path) — hint."""
+        where = f" ({self.path})" if self.path else ""
+        return f"{self.message}{where} — {self.hint}" if self.hint else f"{self.message}{where}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ def parse_line(line: str):
     if not isinstance(data, dict):
         return LogLine(text)
     if "error" in data:
-        return Failure(str(data["error"]), str(data.get("hint") or ""))
+        return Failure(str(data["error"]), str(data.get("hint") or ""), str(data.get("path") or ""))
     if data.get("done") and "manifest" in data:
         return Done(str(data["manifest"]))
     if "progress" in data:

@@ -13,7 +13,7 @@ from BraTSXAIHelpers.progress import Done, Failure, LogLine, Progress, parse_lin
     ('{"progress": -0.1}', Progress(0.0, "")),
     ('{"done": true, "manifest": "/tmp/out/manifest.json", "skipped": false}', Done("/tmp/out/manifest.json")),
     ('{"error": "input does not exist", "hint": "check the path", "path": "/x"}',
-     Failure("input does not exist", "check the path")),
+     Failure("input does not exist", "check the path", "/x")),
     ('{"error": "unexpected failure", "hint": null}', Failure("unexpected failure", "")),
     ("UserWarning: something odd\r\n", LogLine("UserWarning: something odd")),
     ('{"summary": {"done": 1}}', LogLine('{"summary": {"done": 1}}')),
@@ -24,7 +24,8 @@ def test_lines_become_events(line, event):
     assert parse_line(line) == event
 
 
-def test_failure_text_joins_message_and_hint():
+def test_failure_text_is_the_cli_error_line():
+    assert Failure("bad", "fix it", "/data/case").text() == "bad (/data/case) — fix it"
     assert Failure("bad", "fix it").text() == "bad — fix it"
     assert Failure("bad").text() == "bad"
 
