@@ -1,0 +1,114 @@
+"""Training patches and validation volumes from the cache, as torch Datasets.
+
+Every random choice of a training sample (where its patch lies, which flips and intensity changes it gets) comes
+from a generator seeded with (config seed, epoch, sample index). A sample is therefore the same whichever worker
+process draws it, whichever rank holds it, and whether the run was interrupted and resumed: that is what makes
+`--resume` continue exactly.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from BraTSXAILib.labels import labels_to_regions
+
+from .augment import random_flip, random_intensity
+from .cache import CachedCase
+from .config import TrainConfig
+
+
+def patch_start(shape: Sequence[int], size: Sequence[int], centre: Sequence[int]) -> tuple[int, ...]:
+    """Corner of a `size` patch around `centre`, kept inside the volume; centred (padded) where the volume is
+    smaller than the patch."""
+    starts = []
+    for length, patch, middle in zip(shape, size, centre):
+        if length <= patch:
+            starts.append(-((patch - length) // 2))
+        else:
+            starts.append(int(min(max(middle - patch // 2, 0), length - patch)))
+    return tuple(starts)
+
+
+def crop(array: np.ndarray, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """The patch of the last three axes at `start` (may lie partly outside), zero-padded where it does."""
+    spatial = array.shape[-3:]
+    inside = tuple(slice(max(s, 0), min(s + n, length)) for s, n, length in zip(start, size, spatial))
+    piece = np.asarray(array[(Ellipsis, *inside)])
+    before = [cut.start - s for cut, s in zip(inside, start)]
+    pads = [(b, n - b - (cut.stop - cut.start)) for b, n, cut in zip(before, size, inside)]
+    if not any(p for pair in pads for p in pair):
+        return np.array(piece)
+    return np.pad(piece, [(0, 0)] * (array.ndim - 3) + pads)
+
+
+class PatchDataset(Dataset):
+    """`patches_per_case` patches of every training case per epoch; call `set_epoch` before each epoch."""
+
+    def __init__(self, cases: Sequence[CachedCase], config: TrainConfig):
+        self.cases, self.config, self.epoch = list(cases), config, 0
+        self._tumour_voxels: dict[str, dict[int, np.ndarray]] = {}
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.cases) * self.config.patches_per_case
+
+    def _tumour_voxels_of(self, case: CachedCase, label: np.ndarray) -> dict[int, np.ndarray]:
+        if case.case_id not in self._tumour_voxels:
+            flat = np.asarray(label).ravel()
+            self._tumour_voxels[case.case_id] = {
+                int(value): np.flatnonzero(flat == value) for value in np.unique(flat) if value != 0
+            }
+        return self._tumour_voxels[case.case_id]
+
+    def _centre(self, case: CachedCase, label: np.ndarray, rng: np.random.Generator) -> tuple[int, ...]:
+        """Tumour sampling picks a label class first, then a voxel of it, so small classes (ET, necrosis) are
+        seen as often as edema; uniform sampling picks any patch position inside the volume."""
+        shape = label.shape
+        sampling = self.config.sampling
+        if sampling == "tumour" and rng.random() < self.config.tumour_probability:
+            voxels = self._tumour_voxels_of(case, label)
+            if voxels:
+                chosen = voxels[sorted(voxels)[rng.integers(len(voxels))]]
+                return tuple(int(i) for i in np.unravel_index(chosen[rng.integers(len(chosen))], shape))
+        if sampling == "centre":
+            return tuple(length // 2 for length in shape)
+        size = self.config.patch_size
+        return tuple(
+            int(rng.integers(0, length - patch + 1)) + patch // 2 if length > patch else length // 2
+            for length, patch in zip(shape, size)
+        )
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        case = self.cases[index % len(self.cases)]
+        rng = np.random.default_rng([self.config.seed, self.epoch, index])
+        image, label = case.image(), case.label()
+        start = patch_start(label.shape, self.config.patch_size, self._centre(case, label, rng))
+        patch = crop(image, start, self.config.patch_size).astype(np.float32, copy=False)
+        regions = labels_to_regions(crop(label, start, self.config.patch_size))
+        if self.config.flip:
+            patch, regions = random_flip(patch, regions, rng)
+        if self.config.intensity:
+            patch = random_intensity(patch, rng)
+        return (torch.from_numpy(np.ascontiguousarray(patch)),
+                torch.from_numpy(np.ascontiguousarray(regions, dtype=np.float32)))
+
+
+class VolumeDataset(Dataset):
+    """Whole cached volumes with their WT/TC/ET regions, for validation (the network pads to a multiple of 16)."""
+
+    def __init__(self, cases: Sequence[CachedCase]):
+        self.cases = list(cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        case = self.cases[index]
+        image = np.array(case.image(), dtype=np.float32)
+        regions = labels_to_regions(np.asarray(case.label())).astype(np.float32)
+        return torch.from_numpy(image), torch.from_numpy(regions)

@@ -1,0 +1,36 @@
+"""The per-epoch CSV log: rewritten whole (atomically) each epoch, cut back to the checkpoint on resume."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from BraTSXAILib.labels import REGIONS
+from BraTSXAILib.outputs import atomic_write
+
+SCORES = [f"{metric}_{region}" for metric in ("dice", "jaccard") for region in REGIONS]
+COLUMNS = (
+    ["epoch", "lr"]
+    + ["train_loss"] + [f"train_{score}" for score in SCORES]
+    + ["validation_loss"] + [f"validation_{score}" for score in SCORES]
+    + ["train_seconds", "validation_seconds", "epoch_seconds"]
+)
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """Rows as dicts of floats (epoch as int); an absent log is empty."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return [
+            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def write_log(rows: list[dict], path: str | Path) -> None:
+    with atomic_write(path) as temporary:
+        with open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows({key: row[key] for key in COLUMNS} for row in rows)

@@ -1,0 +1,247 @@
+"""`python -m training.train --config CONFIG --data DIR --out RUN [--resume]`: fit one network.
+
+Also runs unchanged under `torchrun --nproc_per_node N -m training.train ...` (DistributedDataParallel; each rank
+trains on its own shard of the patches and validates its own share of the cases; only rank 0 writes).
+
+The run folder receives: `config.json`, `split.json`, `log.csv` (one row per epoch), `checkpoint.pt` (after every
+epoch; `--resume` continues from it exactly), and `<name>.pt` + `<name>.sha256`, the weights of the epoch with
+the lowest validation loss so far, in the format the model registry reads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.inference import DEVICES, resolve_precision
+from BraTSXAILib.io import discover_cases
+from BraTSXAILib.losses import BCEDiceLoss
+from BraTSXAILib.models import build_model
+from BraTSXAILib.outputs import write_json
+
+from . import distributed
+from .cache import build_cache, cache_folder
+from .checkpoint import export_weights, load_checkpoint, restore_rng, save_checkpoint
+from .config import TrainConfig, load_config
+from .data import PatchDataset, VolumeDataset
+from .log import read_log, write_log
+from .loop import train_epoch, validate
+from .split import make_split, read_split, write_split
+
+CHECKPOINT, CONFIG, SPLIT, LOG = "checkpoint.pt", "config.json", "split.json", "log.csv"
+
+
+@dataclass
+class Counters:
+    """Where the run stands; saved in the checkpoint."""
+
+    epoch: int = 0  # last completed epoch (1-based)
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    stale_epochs: int = 0  # epochs since the validation loss last improved
+    stopped: str = ""  # why training ended, once it has
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, help="training config JSON (training/configs/); optional with --resume")
+    parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (created)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    parser.add_argument("--split", type=Path, help="use this split JSON instead of making a seeded one")
+    parser.add_argument("--cache", type=Path, default=Path("cache"), help="folder for preprocessed cases")
+    parser.add_argument("--epochs", type=int, help="override the config's maximum number of epochs")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    return parser.parse_args(argv)
+
+
+def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The config of a new run, or the stored one of a resumed run (a given --config must then agree with it)."""
+    stored = args.out / CONFIG
+    if args.resume:
+        if not (args.out / CHECKPOINT).exists():
+            raise InputError("there is no checkpoint to resume from", "start the run without --resume", args.out)
+        config = TrainConfig.from_dict(json.loads(stored.read_text()), stored)
+        if args.config is not None:
+            given = load_config(args.config)
+            if given.with_epochs(config.epochs) != config:
+                raise InputError("--config differs from the config the run was started with",
+                                 "resume without --config, or start a new run in another --out", args.config)
+    else:
+        if (args.out / CHECKPOINT).exists():
+            raise InputError("the run folder already holds a run",
+                             "add --resume to continue it, or choose another --out", args.out)
+        if args.config is None:
+            raise InputError("no --config given", "pass one of training/configs/*.json")
+        config = load_config(args.config)
+    return config.with_epochs(args.epochs) if args.epochs is not None else config
+
+
+def resolve_split(args: argparse.Namespace, config: TrainConfig, labelled: list[str]) -> dict:
+    if args.resume:
+        return read_split(args.out / SPLIT, labelled)
+    if args.split is not None:
+        return read_split(args.split, labelled)
+    return make_split(labelled, config.split, config.seed)
+
+
+def labelled_cases(data: Path) -> dict:
+    sources = {source.case_id: source for source in discover_cases(data) if source.label_path is not None}
+    if not sources:
+        raise InputError("no labelled cases found", "each case folder needs its <id>_seg (or -seg) label file", data)
+    return sources
+
+
+def prepare_cache(args, config, split, sources, context: distributed.Context) -> dict:
+    """Rank 0 preprocesses the training and validation cases; the others wait, then find them up to date."""
+    folder = cache_folder(args.cache, config.spacing, config.normalisation)
+    needed = [sources[case_id] for case_id in split["train"] + split["validation"]]
+    bar = lambda items: tqdm(items, desc="preprocess", unit="case", disable=not context.is_main)  # noqa: E731
+    if context.is_main:
+        cached = build_cache(needed, folder, config.spacing, config.normalisation, bar)
+    distributed.barrier(context)
+    if not context.is_main:
+        cached = build_cache(needed, folder, config.spacing, config.normalisation)
+    return cached
+
+
+def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], split: dict) -> dict:
+    """The free-form `training` entry of the weights file: what the registry and the report want to know."""
+    best = next((row for row in rows if row["epoch"] == counters.best_epoch), {})
+    return {
+        "config": config.to_dict(),
+        "best_epoch": counters.best_epoch,
+        "epochs_run": counters.epoch,
+        "validation_loss": counters.best_loss,
+        "validation": {key[len("validation_"):]: value for key, value in best.items()
+                       if key.startswith("validation_dice_")},
+        "cases": {name: len(split[name]) for name in ("train", "validation", "test")},
+        "torch": str(torch.__version__),
+    }
+
+
+def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
+    config = resolve_config(args)
+    sources = labelled_cases(args.data)
+    split = resolve_split(args, config, sorted(sources))
+    if context.is_main:
+        write_json(config.to_dict(), args.out / CONFIG)
+        write_split(split, args.out / SPLIT)
+    cached = prepare_cache(args, config, split, sources, context)
+    precision = resolve_precision(config.precision, context.device)
+    memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.architecture, config.width).to(context.device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
+                                 weight_decay=config.weight_decay)
+    scheduler = ReduceLROnPlateau(optimizer, mode="min", patience=config.plateau_patience,
+                                  factor=config.plateau_factor)
+    scaler = torch.amp.GradScaler(context.device.type, enabled=precision == "float16")
+    counters, rows = Counters(), []
+    if args.resume:
+        state = load_checkpoint(args.out / CHECKPOINT)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        counters = Counters(**state["counters"])
+        restore_rng(state["rng"])
+        rows = [row for row in read_log(args.out / LOG) if row["epoch"] <= counters.epoch]
+        if counters.stopped == "early stopping" or counters.epoch >= config.epochs:
+            return counters
+        counters.stopped = ""
+    network = distributed.wrap(model, context)
+
+    patches = PatchDataset([cached[case_id] for case_id in split["train"]], config)
+    sampler = DistributedSampler(patches, context.world_size, context.rank, shuffle=True, seed=config.seed)
+    loader = DataLoader(patches, config.batch_size, sampler=sampler, num_workers=config.workers,
+                        pin_memory=context.device.type == "cuda")
+    mine = split["validation"][context.rank::context.world_size]  # this rank's share of the validation cases
+    volumes = DataLoader(VolumeDataset([cached[case_id] for case_id in mine]), batch_size=1,
+                         num_workers=min(config.workers, 1))
+    loss_function = BCEDiceLoss()
+    if context.is_main:
+        tqdm.write(f"{config.name}: {config.architecture} width {config.width}, {precision}, "
+                   f"{len(split['train'])} training / {len(split['validation'])} validation cases, "
+                   f"{context.world_size} process(es) on {context.device}")
+
+    for epoch in range(counters.epoch + 1, config.epochs + 1):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        patches.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", unit="patch", leave=False,
+                   disable=not context.is_main)
+        on_step = lambda loss: (bar.update(), bar.set_postfix(loss=f"{loss:.4f}"))  # noqa: E731
+        trained = train_epoch(network, loader, len(loader), optimizer, scaler, loss_function, context, precision,
+                              config.accumulation, memory_format, on_step)
+        bar.close()
+        train_seconds = time.perf_counter() - started
+        validated = validate(network, volumes, loss_function, context, precision, memory_format)
+        row = {"epoch": epoch, "lr": lr, **trained.means("train"), **validated.means("validation"),
+               "train_seconds": train_seconds, "validation_seconds": time.perf_counter() - started - train_seconds}
+        row["epoch_seconds"] = row["train_seconds"] + row["validation_seconds"]
+        rows.append(row)
+
+        scheduler.step(row["validation_loss"])
+        counters.epoch = epoch
+        improved = row["validation_loss"] < counters.best_loss
+        if improved:
+            counters.best_loss, counters.best_epoch, counters.stale_epochs = row["validation_loss"], epoch, 0
+        else:
+            counters.stale_epochs += 1
+        if counters.stale_epochs >= config.early_stopping_patience:
+            counters.stopped = "early stopping"
+        elif epoch == config.epochs:
+            counters.stopped = "maximum epochs"
+        if context.is_main:
+            if improved:
+                export_weights(model, args.out / f"{config.name}.pt", config,
+                               training_summary(config, counters, rows, split))
+            write_log(rows, args.out / LOG)
+            save_checkpoint(args.out / CHECKPOINT, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+                            counters=asdict(counters), config=config.to_dict())
+            tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f}, validation loss "
+                       f"{row['validation_loss']:.4f}, Dice WT/TC/ET {row['validation_dice_WT']:.3f}/"
+                       f"{row['validation_dice_TC']:.3f}/{row['validation_dice_ET']:.3f}, "
+                       f"{row['epoch_seconds']:.0f} s" + (" (best)" if improved else ""))
+        distributed.barrier(context)
+        if counters.stopped:
+            break
+    return counters
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        context = distributed.setup(args.device)
+    except InputError as error:
+        print(error.one_line(), file=sys.stderr)
+        return 2
+    try:
+        counters = fit(args, context)
+    except InputError as error:
+        print(error.one_line(), file=sys.stderr)
+        return 2
+    finally:
+        distributed.teardown(context)
+    if context.is_main:
+        print(f"{counters.stopped or 'stopped'} after epoch {counters.epoch}; best validation loss "
+              f"{counters.best_loss:.4f} at epoch {counters.best_epoch}; weights in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
