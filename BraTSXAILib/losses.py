@@ -17,7 +17,7 @@ def soft_dice(probabilities: torch.Tensor, target: torch.Tensor, smooth: float =
 class BCEDiceLoss(nn.Module):
     """Binary cross-entropy on logits plus soft Dice loss, both averaged over batch and WT/TC/ET channels.
 
-    Computed in float32 whatever the autocast dtype, so that bf16 training stays stable.
+    Computed in at least float32 whatever the autocast dtype, so that bf16 training stays stable.
     """
 
     def __init__(self, smooth: float = 1.0, bce_weight: float = 1.0, dice_weight: float = 1.0):
@@ -25,7 +25,8 @@ class BCEDiceLoss(nn.Module):
         self.smooth, self.bce_weight, self.dice_weight = smooth, bce_weight, dice_weight
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits, target = logits.float(), target.float()
+        dtype = torch.promote_types(logits.dtype, torch.float32)
+        logits, target = logits.to(dtype), target.to(dtype)
         bce = F.binary_cross_entropy_with_logits(logits, target)
         dice = soft_dice(torch.sigmoid(logits), target, self.smooth).mean()
         return self.bce_weight * bce + self.dice_weight * (1 - dice)

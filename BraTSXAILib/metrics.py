@@ -8,6 +8,7 @@ Empty-region conventions (stated once, used everywhere):
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,12 +68,14 @@ def hd95(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (
         return 0.0
     if has_prediction != has_truth:
         return float(np.linalg.norm(np.asarray(prediction.shape) * np.asarray(spacing, dtype=float)))
-    distance = compute_hausdorff_distance(
-        torch.from_numpy(prediction)[None, None],
-        torch.from_numpy(truth)[None, None],
-        percentile=95,
-        spacing=[float(s) for s in spacing],
-    )
+    with warnings.catch_warnings():  # MONAI 1.5+ warns about its own internal use of a deprecated argument
+        warnings.simplefilter("ignore", FutureWarning)
+        distance = compute_hausdorff_distance(
+            torch.from_numpy(prediction)[None, None],
+            torch.from_numpy(truth)[None, None],
+            percentile=95,
+            spacing=[float(s) for s in spacing],
+        )
     return float(distance.item())
 
 
