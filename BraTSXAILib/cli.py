@@ -10,11 +10,11 @@ import sys
 import traceback
 
 from . import __version__
-from .commands import demo, models, segment
+from .commands import demo, faithfulness, models, segment
 from .commands.reporting import Reporter
 from .errors import InputError
 
-COMMANDS = (segment, models, demo)
+COMMANDS = (segment, models, demo, faithfulness)
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 

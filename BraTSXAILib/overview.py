@@ -1,6 +1,7 @@
 """A one-glance PNG of a result: axial, coronal and sagittal slices through the tumour, with the overlays.
 
-Rows: FLAIR and T1ce with each segmentation's labels, then one row per heatmap (over T1ce). Slices cross at the
+Rows: FLAIR and T1ce with each segmentation's labels, then one row per heatmap (over T1ce), then one row per
+Attention UNet with its CBAM channel weights (levels × channels, one image). Slices cross at the
 centre of the first segmentation's tumour (the volume's centre when it has none). Arrays are (z, y, x) on the
 reference grid; on a BraTS (LPS) grid axial slices show anterior up and the patient's left on the right.
 """
@@ -53,6 +54,26 @@ def _window(volume: np.ndarray) -> tuple[float, float]:
     return float(low), float(high if high > low else low + 1)
 
 
+def _channel_weights_row(figure, row_axes, model: str, levels: Mapping[str, Sequence[float]]) -> None:
+    """One image across the row: a line per CBAM level, its channel weights in [0, 1] (blank past its width)."""
+    for axis in row_axes:
+        axis.remove()
+    axis = figure.add_subplot(row_axes[0].get_gridspec()[row_axes[0].get_subplotspec().rowspan.start, :])
+    widest = max(len(weights) for weights in levels.values())
+    matrix = np.full((len(levels), widest), np.nan)
+    for index, weights in enumerate(levels.values()):
+        matrix[index, :len(weights)] = weights
+    from matplotlib import colormaps
+
+    colormap = colormaps["inferno"].with_extremes(bad="black")
+    image = axis.imshow(matrix, cmap=colormap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    axis.set_yticks(range(len(levels)), list(levels), color="white", fontsize=7)
+    axis.set_xlabel("channel", color="white", fontsize=7)
+    axis.tick_params(colors="white", labelsize=7)
+    axis.set_title(f"{model} CBAM channel weights", color="white", fontsize=8)
+    figure.colorbar(image, ax=axis, fraction=0.03).ax.tick_params(colors="white", labelsize=7)
+
+
 def write_overview(
     path: str | Path,
     images: Mapping[str, np.ndarray],
@@ -60,10 +81,15 @@ def write_overview(
     segmentations: Mapping[str, np.ndarray],
     heatmaps: Mapping[str, np.ndarray] | None = None,
     et_label: int = 4,
+    channel_weights: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
 ) -> Path:
-    """Write the PNG. `images` needs "flair" and "t1ce"; `spacing` is in array order (z, y, x) mm."""
+    """Write the PNG. `images` needs "flair" and "t1ce"; `spacing` is in array order (z, y, x) mm.
+
+    `channel_weights`: {model: {"cbam0": [weight per channel], ...}} as written by the explanation outputs.
+    """
     figure_class, listed_colormap = _matplotlib()
     heatmaps = heatmaps or {}
+    channel_weights = channel_weights or {}
     first = next(iter(segmentations.values()), None)
     point = crossing_point(first, images["t1ce"].shape)
     rows = [(f"{name}\n{modality.upper()}", modality, labels, None)
@@ -75,8 +101,11 @@ def write_overview(
     for label in label_classes(et_label):
         colours[label["value"]] = [*label["color"], 0.45]
     label_colormap = listed_colormap(colours)
-    figure = figure_class(figsize=(3 * PANEL_INCHES, len(rows) * PANEL_INCHES), facecolor="black")
-    axes = figure.subplots(len(rows), 3, squeeze=False)
+    figure = figure_class(figsize=(3 * PANEL_INCHES, (len(rows) + len(channel_weights)) * PANEL_INCHES),
+                          facecolor="black")
+    axes = figure.subplots(len(rows) + len(channel_weights), 3, squeeze=False)
+    for row, (model, levels) in enumerate(channel_weights.items(), start=len(rows)):
+        _channel_weights_row(figure, axes[row], model, levels)
     windows = {name: _window(volume) for name, volume in images.items()}
     aspects = _aspects(spacing)
     for row, (title, modality, labels, heatmap) in enumerate(rows):

@@ -31,6 +31,7 @@ from .outputs import write_image, write_json
 from .overview import write_overview
 from .preprocess import Geometry, preprocess
 from .weights import ModelInfo, load_model, resolve_models
+from .xai.write import CHANNEL_WEIGHTS_KIND, write_explanations
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "brats-xai-manifest/1"
@@ -130,6 +131,12 @@ class OutputWriter:
             write_image(image, path)
         self.entries.append({"path": name, **fields})
 
+    def json(self, name: str, data: dict, fields: dict) -> None:
+        path = self.folder / name
+        with self._writing(path):
+            write_json(data, path)
+        self.entries.append({"path": name, **fields})
+
     def overview(self, **figure) -> None:
         path = self.folder / OVERVIEW
         with self._writing(path):
@@ -192,10 +199,12 @@ def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.n
     images = {m: sitk.GetArrayFromImage(case.images[m]) for m in ("flair", "t1ce")}
     shown = ({"truth": truth} if truth is not None else {}) | segmentations
     heatmaps = {entry["path"].split(".")[0]: sitk.GetArrayFromImage(sitk.ReadImage(str(writer.folder / entry["path"])))
-                for entry in writer.entries if entry["kind"] in HEATMAP_KINDS}
+                for entry in writer.entries if entry["kind"] in HEATMAP_KINDS and entry.get("default", True)}
+    channel_weights = {entry["model"]: json.loads((writer.folder / entry["path"]).read_text())["levels"]
+                       for entry in writer.entries if entry["kind"] == CHANNEL_WEIGHTS_KIND}
     spacing = case.reference_image.GetSpacing()[::-1]
     writer.overview(images=images, spacing=spacing, segmentations=shown, heatmaps=heatmaps,
-                    et_label=options.et_label)
+                    et_label=options.et_label, channel_weights=channel_weights)
 
 
 def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
@@ -226,6 +235,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
     prepared: dict[tuple, tuple[np.ndarray, Geometry]] = {}
     segmentations: dict[str, np.ndarray] = {}
     metrics: dict[str, dict] = {}
+    warnings = list(case.warnings)
     share = 0.9 / max(len(models), 1)
     for index, loaded in enumerate(models):
         info, start = loaded.info, 0.05 + index * share
@@ -249,6 +259,10 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             report(start + 0.85 * share, f"Metrics ({architecture})")
             with _timed(timings, f"metrics {architecture}"):
                 metrics[architecture] = region_metrics(segmentations[architecture], truth, spacing)
+        if options.explain:
+            with _timed(timings, f"explain {architecture}"):
+                warnings += write_explanations(writer, architecture, loaded.network, array, geometry, options.explain,
+                                               device, lambda stage, at=start + 0.9 * share: report(at, stage))
     if options.overview:
         report(0.95, "Overview")
         with _timed(timings, "overview"):
@@ -265,7 +279,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
         "outputs": writer.entries,
         **({"metrics": metrics} if truth is not None else {}),
         "timings": timings,
-        "warnings": case.warnings + _missing_explanations(options, writer.entries, models),
+        "warnings": warnings + _missing_explanations(options, writer.entries, models),
         "versions": _versions(),
     }
     writer.manifest(manifest)

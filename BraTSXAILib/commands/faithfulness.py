@@ -80,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
             truth = preprocess_label(case, geometry) if case.label is not None else None
             x = torch.from_numpy(array)[None].to(device)
             share = 1.0 / len(models)
-            report = lambda stage, start=index * share: reporter.progress(start, f"{stage} ({architecture})")  # noqa: E731
+
+            def report(stage: str, start: float = index * share, architecture: str = architecture) -> None:
+                reporter.progress(start, f"{stage} ({architecture})")
+
             results = evaluate_explanations(loaded.network, x, args.classes, args.method, args.layer, truth,
                                             args.steps, args.baseline, randomisation=not args.no_randomisation,
                                             seed=args.seed, progress=report)

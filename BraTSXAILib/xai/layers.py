@@ -48,7 +48,8 @@ def resolve_layer(model: nn.Module, layer: str) -> tuple[str, nn.Module]:
     modules = dict(model.named_modules())
     if not name or name not in modules:
         raise InputError(f"no layer '{layer}' in {type(model).__name__}",
-                         f"use a preset ({', '.join(PRESETS)}) or a name from `brats-xai layers`")
+                         f"use a preset ({', '.join(PRESETS)}) or a layer that "
+                         "`python -m BraTSXAILib.xai.list_layers` lists")
     return name, modules[name]
 
 

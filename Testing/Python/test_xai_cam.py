@@ -9,7 +9,7 @@ from BraTSXAILib.errors import InputError
 from BraTSXAILib.models import build_model
 from BraTSXAILib.xai import METHODS, GradCAM, make_cam, make_targets, predicted_masks
 from BraTSXAILib.xai.faithfulness import energy_pointing_game, triviality
-from BraTSXAILib.xai.layers import PRESETS, resolve_layer
+from BraTSXAILib.xai.layers import PRESETS, candidate_layers, resolve_layer
 from xai_planted import PlantedCubeNet, cube_mask, planted_case
 
 
@@ -115,3 +115,11 @@ def test_unknown_method_and_layer_are_input_errors():
         make_cam("saliency", model, "bottleneck")
     with pytest.raises(InputError, match="layer"):
         make_cam("gradcam", model, "decoder.9")
+
+
+def test_candidate_layers_report_channels_and_stride_of_every_preset():
+    layers = {info.name: info for info in candidate_layers(build_model("resunet", 8), (20, 16, 16))}
+    assert set(PRESETS.values()) <= set(layers)
+    assert (layers["bottleneck"].channels, layers["bottleneck"].stride) == (64, (16, 16, 16))
+    assert (layers["decoder.2"].channels, layers["decoder.2"].shape) == (16, (8, 4, 4))  # 20 pads to 32
+    assert (layers["head"].channels, layers["head"].stride) == (3, (1, 1, 1))

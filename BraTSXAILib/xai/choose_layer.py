@@ -1,0 +1,132 @@
+"""Choose the default Grad-CAM layer by measurement, not by habit: `python -m BraTSXAILib.xai.choose_layer`.
+
+For each network (small width, on synthetic phantom cases with known truth, BraTSXAILib.phantom) untrained and
+after light training, every preset layer is scored by
+- pointing game against the ground truth (share of map mass inside the true region: higher is better), and
+- triviality (correlation with the logit map where the map is positive: near 1 = it only repeats the prediction).
+Rule: among layers whose mean triviality stays below faithfulness.TRIVIAL_THRESHOLD for every trained network,
+take the one with the highest mean pointing game (truth) over the trained networks. The table (Markdown) goes to
+stdout and, with --out, to a file. Re-run it with trained weights (`--weights`) once they exist.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..labels import REGIONS, labels_to_regions
+from ..losses import BCEDiceLoss
+from ..models import ARCHITECTURES, build_model
+from ..outputs import atomic_write
+from ..phantom import make_phantom
+from ..preprocess import preprocess, preprocess_label
+from ..weights import load_model
+from .evaluate import evaluate_explanations
+from .faithfulness import TRIVIAL_THRESHOLD
+from .layers import PRESETS
+
+
+def phantom_cases(seeds: Sequence[int], shape: Sequence[int]) -> list[tuple[torch.Tensor, np.ndarray]]:
+    """(input (1, 4, z, y, x), label map) of phantoms in network space."""
+    cases = []
+    for seed in seeds:
+        case = make_phantom(shape, seed=seed)
+        array, geometry = preprocess(case)
+        cases.append((torch.from_numpy(array)[None], preprocess_label(case, geometry)))
+    return cases
+
+
+def train_lightly(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.ndarray]], steps: int,
+                  seed: int = 0) -> torch.nn.Module:
+    """A few hundred Adam steps of the study's BCE-Dice loss on whole phantom volumes, random flips."""
+    generator = torch.Generator().manual_seed(seed)
+    targets = [torch.from_numpy(labels_to_regions(labels).astype(np.float32))[None] for _, labels in cases]
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    loss_function = BCEDiceLoss()
+    model.train()
+    for step in range(steps):
+        index = step % len(cases)
+        x, y = cases[index][0], targets[index]
+        flips = [axis for axis in (2, 3, 4) if torch.rand(1, generator=generator) < 0.5]
+        if flips:
+            x, y = x.flip(flips), y.flip(flips)
+        optimiser.zero_grad()
+        loss_function(model(x), y).backward()
+        optimiser.step()
+    return model.eval()
+
+
+def score_layers(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.ndarray]], method: str,
+                 ) -> dict[str, dict[str, float]]:
+    """Mean pointing game (truth, prediction) and triviality per preset layer over cases and WT/TC/ET."""
+    scores = {}
+    for layer in PRESETS:
+        rows = [row for x, labels in cases for row in evaluate_explanations(
+            model, x, REGIONS, method, layer, labels, curves=False, randomisation=False)]
+        scores[layer] = {key: float(np.nanmean([np.nan if r[key] is None else r[key] for r in rows]))
+                         for key in ("pointing_truth", "pointing_prediction", "triviality")}
+    return scores
+
+
+def choose(trained: dict[str, dict[str, dict[str, float]]]) -> str:
+    """The rule in the module docstring, over {network: {layer: scores}} of trained networks."""
+    allowed = [layer for layer in PRESETS
+               if all(scores[layer]["triviality"] < TRIVIAL_THRESHOLD for scores in trained.values())]
+    candidates = allowed or list(PRESETS)
+    return max(candidates, key=lambda layer: np.nanmean([s[layer]["pointing_truth"] for s in trained.values()]))
+
+
+def table(results: dict[tuple[str, str], dict[str, dict[str, float]]]) -> str:
+    lines = ["| network | state | layer | pointing game (truth) | pointing game (prediction) | triviality |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for (network, state), scores in results.items():
+        for layer, values in scores.items():
+            lines.append(f"| {network} | {state} | {layer} | {values['pointing_truth']:.3f} | "
+                         f"{values['pointing_prediction']:.3f} | {values['triviality']:.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m BraTSXAILib.xai.choose_layer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--width", type=int, default=8)
+    parser.add_argument("--shape", type=int, nargs=3, default=(48, 56, 48), help="phantom size z y x")
+    parser.add_argument("--train-seeds", type=int, default=4, help="phantoms to train on (seeds 0..n-1)")
+    parser.add_argument("--test-seeds", type=int, default=2, help="held-out phantoms scored (seeds 100..)")
+    parser.add_argument("--steps", type=int, default=150, help="training steps per network")
+    parser.add_argument("--method", default="gradcam")
+    parser.add_argument("--weights", nargs="*", default=(), help="trained weights files or registry ids to score "
+                        "instead of training on phantoms")
+    parser.add_argument("--out", type=Path, help="also write the Markdown table here")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    test = phantom_cases(range(100, 100 + args.test_seeds), args.shape)
+    results, trained = {}, {}
+    if args.weights:
+        for selector in args.weights:
+            model, info = load_model(selector, "cpu")
+            trained[info.id] = results[(info.id, "trained weights")] = score_layers(model, test, args.method)
+    else:
+        train = phantom_cases(range(args.train_seeds), args.shape)
+        for architecture in ARCHITECTURES:
+            model = build_model(architecture, args.width).eval()
+            print(f"{architecture}: scoring untrained", file=sys.stderr, flush=True)
+            results[(architecture, "untrained")] = score_layers(model, test, args.method)
+            print(f"{architecture}: training {args.steps} steps", file=sys.stderr, flush=True)
+            train_lightly(model, train, args.steps)
+            trained[architecture] = results[(architecture, f"{args.steps} steps")] = score_layers(
+                model, test, args.method)
+    text = table(results) + f"\n\nChosen by the rule: `{choose(trained)}`\n"
+    print(text)
+    if args.out:
+        with atomic_write(args.out) as temporary:
+            temporary.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""All faithfulness measures for one network and one case, as table rows (one per class).
+
+Used by `brats-xai faithfulness` (CSV) and by choose_layer.py. Maps are explained for the predicted regions;
+the pointing game is scored against the prediction and, when a ground truth is given, against it too.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..labels import REGIONS
+from .cam import make_cam
+from .explain import brain_voxels
+from .faithfulness import cascading_randomisation, deletion_insertion, energy_pointing_game, triviality
+from .layers import DEFAULT_LAYER
+from .targets import make_targets, predicted_masks, truth_masks
+
+COLUMNS = (
+    "class", "method", "layer", "voxels_prediction", "voxels_truth", "pointing_prediction", "pointing_truth",
+    "triviality", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
+    "rank_correlation_head", "rank_correlation_decoder", "rank_correlation_encoder",
+)
+
+
+def _number(value: float) -> float | None:
+    """NaN (undefined, e.g. an empty map) as None, so that CSV and JSON show a blank, not a fake number."""
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS,
+                          method: str = "gradcam", layer: str = DEFAULT_LAYER, truth: np.ndarray | None = None,
+                          steps: int = 10, baseline: str = "blur", curves: bool = True, randomisation: bool = True,
+                          seed: int = 0, progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Rows with the COLUMNS above for each class; measures left out (or undefined) are None."""
+    report = progress or (lambda stage: None)
+    report(f"{method} maps")
+    cam = make_cam(method, model, layer)
+    result = cam(x, lambda logits: make_targets(classes, predicted_masks(logits), x.device))
+    targets = result.targets
+    brain = brain_voxels(x)
+    truths = truth_masks(truth) if truth is not None else None
+    perturbation = {}
+    if curves:
+        report("deletion and insertion curves")
+        perturbation = deletion_insertion(model, x, [t for t in targets if not t.empty], result.maps, brain, steps,
+                                          baseline, seed)
+    correlations = {}
+    if randomisation:
+        report("parameter randomisation")
+        live = [t for t in targets if not t.empty]
+        correlations = cascading_randomisation(model, x, live, method, cam.layer, seed,
+                                               {t.name: result.maps[t.name] for t in live})
+    rows = []
+    for target in targets:
+        saliency = result.maps[target.name]
+        curve = perturbation.get(target.name, {})
+        rows.append({
+            "class": target.name, "method": method, "layer": cam.layer,
+            "voxels_prediction": int(target.mask.sum()),
+            "voxels_truth": int(truths[target.name].sum()) if truths is not None else None,
+            "pointing_prediction": _number(energy_pointing_game(saliency, target.mask.cpu().numpy())),
+            "pointing_truth": _number(energy_pointing_game(saliency, truths[target.name]))
+            if truths is not None else None,
+            "triviality": _number(triviality(saliency, target.logit_map(result.logits)[0].cpu().numpy(), brain)),
+            **{key: _number(curve.get(key)) for key in COLUMNS[8:12]},
+            **{f"rank_correlation_{stage}": _number(values.get(target.name))
+               for stage, values in (correlations or {s: {} for s in ("head", "decoder", "encoder")}).items()},
+        })
+    return rows

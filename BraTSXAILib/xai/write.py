@@ -1,0 +1,53 @@
+"""Explanation outputs of one model for the pipeline: volumes on the reference grid and CBAM weights as JSON.
+
+Kept beside the maps' computation so that pipeline.py only asks for them. Maps computed on the network's input
+grid go through `Geometry.to_reference` (the exact inverse of the crop/reorientation, trilinear where the model's
+spacing differs), as float32. Attention maps are read from the Grad-CAM pass when there was one, so an AttUNet
+explained both ways still costs one forward pass.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..preprocess import Geometry
+from .attention import has_attention
+from .explain import Explanation, explain_attention, explain_gradcam
+
+CHANNEL_WEIGHTS_KIND = "channel_weights"
+
+
+def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, architecture: str) -> None:
+    image = geometry.to_reference(explanation.values.astype(np.float32), "linear")
+    writer.image(name, image, {**explanation.fields, "model": architecture})
+
+
+def write_explanations(writer, architecture: str, network: nn.Module, array: np.ndarray, geometry: Geometry,
+                       kinds: Sequence[str], device: torch.device,
+                       progress: Callable[[str], None] | None = None) -> list[str]:
+    """Write the requested kinds ("gradcam", "attention") through `writer` (pipeline.OutputWriter); return warnings.
+
+    Attention is written only for networks that have it (the pipeline warns when a requested kind wrote nothing).
+    """
+    report = progress or (lambda stage: None)
+    x = torch.from_numpy(np.ascontiguousarray(array))[None].to(device)
+    warnings: list[str] = []
+    explained = False
+    if "gradcam" in kinds:
+        report(f"Grad-CAM WT, TC, ET ({architecture})")
+        explanations, found = explain_gradcam(network, x)
+        warnings += [f"{architecture}: {warning}" for warning in found]
+        for explanation in explanations:
+            _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry, architecture)
+        explained = True
+    if "attention" in kinds and has_attention(network):
+        report(f"Attention maps ({architecture})")
+        explanations, weights = explain_attention(network, x, forward=not explained)
+        for explanation in explanations:
+            _volume(writer, f"{architecture}_attention_{explanation.key}.nii.gz", explanation, geometry, architecture)
+        writer.json(f"{architecture}_cbam_channel_weights.json", {"model": architecture, "levels": weights},
+                    {"kind": CHANNEL_WEIGHTS_KIND, "model": architecture})
+    return warnings

@@ -1,0 +1,101 @@
+"""Benchmark: Grad-CAM for WT, TC and ET at one layer, against one forward pass and against the naive way.
+
+- forward: one inference forward pass (`torch.inference_mode`), what segmentation itself costs;
+- one pass: BraTSXAILib's GradCAM — one forward pass with the graph starting at the layer, then
+  `torch.autograd.grad` per class w.r.t. the activation only, parameters frozen;
+- naive: per class, a separate forward pass and a full `backward()` (parameter gradients included), reading the
+  activation's gradient from a hook, as Grad-CAM code for classifiers usually does.
+All three are timed in the same run, interleaved, and the median of the repeats is reported.
+
+    python Testing/Benchmarks/benchmark_gradcam.py --architecture unet --width 16 --shape 96 96 96
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from BraTSXAILib.labels import REGIONS
+from BraTSXAILib.models import build_model
+from BraTSXAILib.xai import GradCAM, make_targets
+from BraTSXAILib.xai.layers import resolve_layer
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def forward(model, x, targets, layer):
+    with torch.inference_mode():
+        model(x)
+
+
+def one_pass(model, x, targets, layer):
+    GradCAM(model, layer)(x, targets)
+
+
+def naive(model, x, targets, layer):
+    _, module = resolve_layer(model, layer)
+    captured = []
+
+    def keep(module, inputs, output):
+        output.retain_grad()
+        captured.append(output)
+
+    handle = module.register_forward_hook(keep)
+    try:
+        for target in targets:
+            captured.clear()
+            model.zero_grad(set_to_none=True)
+            target(model(x)).backward()
+            activation = captured[0]
+            weights = activation.grad.mean(dim=(2, 3, 4), keepdim=True)
+            torch.relu((weights * activation.detach()).sum(1))
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--architecture", default="unet", choices=("unet", "resunet", "attunet"))
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--shape", type=int, nargs=3, default=(96, 96, 96))
+    parser.add_argument("--layer", default="bottleneck")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    model = build_model(args.architecture, args.width).to(device).eval()
+    x = torch.randn(1, 4, *args.shape, device=device)
+    masks = {region: np.zeros(args.shape, dtype=bool) for region in REGIONS}
+    for index, region in enumerate(REGIONS):  # nested boxes, like WT ⊃ TC ⊃ ET
+        masks[region][tuple(slice(n // 4 + 2 * index, 3 * n // 4 - 2 * index) for n in args.shape)] = True
+    targets = make_targets(REGIONS, masks, device)
+    runs = {"forward": forward, "one pass": one_pass, "naive": naive}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():  # warm-up: allocator, kernels
+        run(model, x, targets, args.layer)
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            synchronise(device)
+            start = time.perf_counter()
+            run(model, x, targets, args.layer)
+            synchronise(device)
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"{args.architecture} width {args.width}, input {tuple(args.shape)}, layer {args.layer}, "
+          f"{device}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    for name, value in median.items():
+        print(f"  {name:9s} {value:8.3f} s   {value / median['forward']:5.2f} × forward")
+    print(f"  one pass is {median['naive'] / median['one pass']:.2f} × faster than naive")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

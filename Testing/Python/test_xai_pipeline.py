@@ -1,0 +1,93 @@
+"""Explanations through the pipeline and the CLI: one Grad-CAM volume per class and network, the attention
+volumes, CBAM channel weights, all on the reference grid and listed in the manifest; the faithfulness command."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import SimpleITK as sitk
+from tiny_models import tiny_registry
+
+from BraTSXAILib.cli import main
+from BraTSXAILib.phantom import write_phantom
+from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
+from BraTSXAILib.weights import CACHE_ENV, REGISTRY_ENV
+
+SHAPE = (26, 30, 26)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    return tiny_registry(tmp_path_factory.mktemp("models"), ["unet", "attunet"], spacing=None)
+
+
+@pytest.fixture(scope="module")
+def case_folder(tmp_path_factory):
+    return write_phantom(tmp_path_factory.mktemp("cases"), "Phantom", shape=SHAPE, seed=5)
+
+
+def _grid(image):
+    return image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()
+
+
+def test_segment_writes_every_explanation_on_the_reference_grid(registry, case_folder, tmp_path):
+    models = load_models("all", "cpu", registry)
+    manifest = segment_case(case_folder, tmp_path, models,
+                            SegmentOptions(explain=("gradcam", "attention"), overview=True))
+    outputs = manifest["outputs"]
+    gradcams = [e for e in outputs if e["kind"] == "gradcam"]
+    assert sorted((e["model"], e["class"]) for e in gradcams) == [
+        (m, c) for m in ("attunet", "unet") for c in ("ET", "TC", "WT")]
+    attention = [e for e in outputs if e["kind"] == "attention"]
+    assert sorted((e["map"], e["level"]) for e in attention) == [
+        (kind, level) for kind in ("cbam_spatial", "gate") for level in range(4)]
+    assert {e["model"] for e in attention} == {"attunet"}
+    reference = sitk.ReadImage(str(case_folder / "Phantom_t1ce.nii.gz"))
+    for entry in gradcams + attention:
+        image = sitk.ReadImage(str(tmp_path / entry["path"]))
+        assert _grid(image) == _grid(reference)
+        assert image.GetPixelID() == sitk.sitkFloat32
+        values = sitk.GetArrayViewFromImage(image)
+        assert 0.0 <= values.min() and values.max() <= 1.0
+        assert entry["range"] == [0.0, 1.0] and entry["colormap"] == "Inferno"
+    for entry in gradcams:
+        assert entry["method"] == "gradcam" and entry["layer"] == "decoder.2"
+        low, high = entry["raw_range"]
+        peak = float(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / entry["path"]))).max())
+        assert peak == pytest.approx(0.0 if entry["empty"] else 1.0, abs=1e-6)
+        assert 0.0 <= low <= high
+    weights_entry = next(e for e in outputs if e["kind"] == "channel_weights")
+    weights = json.loads((tmp_path / weights_entry["path"]).read_text())["levels"]
+    assert [len(weights[f"cbam{level}"]) for level in range(4)] == [8, 16, 32, 64]
+    assert "explain attunet" in manifest["timings"] and "explain unet" in manifest["timings"]
+    assert {"path": "overview.png", "kind": "overview"} in outputs
+
+
+def test_cli_segment_explain_and_faithfulness(registry, case_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(REGISTRY_ENV, str(registry))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    out = tmp_path / "segmented"
+    assert main(["segment", str(case_folder), "--out", str(out), "--model", "unet", "--explain", "gradcam",
+                 "--json-progress"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert any(line.get("stage", "").startswith("Grad-CAM") for line in lines)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sum(e["kind"] == "gradcam" for e in manifest["outputs"]) == 3
+
+    table = tmp_path / "faithfulness.csv"
+    assert main(["faithfulness", str(case_folder), "--out", str(table), "--model", "unet", "--classes", "WT",
+                 "--steps", "10", "--no-randomisation"]) == 0
+    rows = list(csv.DictReader(table.open()))
+    assert [(r["model"], r["class"], r["layer"]) for r in rows] == [("unet", "WT", "decoder.2")]
+    assert int(rows[0]["voxels_truth"]) > 0
+    for column in ("deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random"):
+        assert 0.0 <= float(rows[0][column]) <= 1.0
+    assert rows[0]["rank_correlation_head"] == ""  # left out on request, not a made-up number
+
+
+def test_faithfulness_refuses_too_few_steps(registry, case_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(REGISTRY_ENV, str(registry))
+    assert main(["faithfulness", str(case_folder), "--out", str(tmp_path / "f.csv"), "--steps", "3"]) == 2
+    assert "steps" in capsys.readouterr().err
+    assert not (tmp_path / "f.csv").exists()
