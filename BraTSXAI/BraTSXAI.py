@@ -330,6 +330,9 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             listLayout.addWidget(checkBox)
             self._overlayCheckBoxes.append(checkBox)
         self.ui.agreementTableView.setMRMLTableNode(result.agreementTable)
+        first = next((i for i, (spec, _) in enumerate(result.overlays) if spec.is_explanation), 0)
+        if self._overlayCheckBoxes:  # show an explanation straight away; the user switches from there
+            self._overlayCheckBoxes[first].checked = True
         warnings = "; ".join(result.plan.warnings)
         self.ui.statusLabel.text = f"Done: {len(result.nodes())} nodes for {result.plan.case_id}." + (
             f" Warnings: {warnings}" if warnings else "")
