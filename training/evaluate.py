@@ -115,6 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=["test"])
     parser.add_argument("--split-file", type=Path, help="split JSON (default: that of the first run folder)")
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy, shared machine)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     return parser.parse_args(argv)
 
@@ -151,6 +152,8 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         summary = evaluate(args)
     except InputError as error:

@@ -62,6 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=Path("cache"), help="folder for preprocessed cases")
     parser.add_argument("--epochs", type=int, help="override the config's maximum number of epochs")
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy, shared machine)")
     return parser.parse_args(argv)
 
 
@@ -225,6 +226,8 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         context = distributed.setup(args.device)
     except InputError as error:
