@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import signal
 import subprocess
@@ -137,3 +138,13 @@ def test_evaluate_then_report(workspace, straight, resumed):
     assert "| straight | UNet | 8 |" in text and "| resumed | UNet | 8 |" in text
     for name in ("learning_curves.png", "violin_dice.png", "violin_jaccard.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bf16_channels_last_and_loader_worker_processes(workspace):
+    config = workspace / "bf16.json"
+    config.write_text(json.dumps({**TINY, "precision": "bf16", "channels_last": True, "workers": 2, "epochs": 1}))
+    assert run_train(workspace, "bf16", "--config", str(config)) == 0
+    (row,) = read_log(workspace / "bf16" / "log.csv")
+    assert all(math.isfinite(row[key]) for key in ("train_loss", "validation_loss")) and row["train_loss"] > 0
+    model, _ = load_model(workspace / "bf16" / "bf16.pt")
+    assert all(tensor.dtype == torch.float32 for tensor in model.state_dict().values() if tensor.is_floating_point())

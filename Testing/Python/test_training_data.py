@@ -1,0 +1,115 @@
+"""Patch geometry, tumour-biased sampling, augmentation and the preprocessed-case cache."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from BraTSXAILib.io import discover_cases, load_case
+from BraTSXAILib.phantom import write_phantom
+from BraTSXAILib.preprocess import preprocess, preprocess_label
+from training.augment import random_flip, random_intensity
+from training.cache import CachedCase, build_cache, cache_folder
+from training.config import TrainConfig
+from training.data import PatchDataset, VolumeDataset, crop, patch_start
+
+SHAPE = (40, 48, 44)
+
+
+def test_crop_inside_is_the_slice_and_outside_is_zero_padding():
+    volume = np.arange(2 * 10 * 12 * 14, dtype=np.float32).reshape(2, 10, 12, 14) + 1
+    np.testing.assert_array_equal(crop(volume, (2, 3, 4), (4, 5, 6)), volume[:, 2:6, 3:8, 4:10])
+    padded = crop(volume, (-2, -1, 10), (14, 4, 6))
+    assert padded.shape == (2, 14, 4, 6)
+    np.testing.assert_array_equal(padded[:, 2:12, 1:4, 0:4], volume[:, :, 0:3, 10:14])
+    assert np.count_nonzero(padded) == 2 * 10 * 3 * 4
+
+
+def test_patch_start_keeps_the_centre_inside_and_centres_a_small_volume():
+    for centre in [(0, 0, 0), (39, 47, 43), (20, 5, 40)]:
+        start = patch_start(SHAPE, (16, 16, 16), centre)
+        assert all(0 <= s <= c < s + 16 and s + 16 <= n for s, c, n in zip(start, centre, SHAPE))
+    assert patch_start((10, 48, 44), (16, 16, 16), (5, 20, 20))[0] == -3
+
+
+def write_cached_case(folder, case_id="planted"):
+    """A volume whose image channel 1 marks a small ET blob (label 4) and a larger edema blob (label 2)."""
+    label = np.zeros(SHAPE, np.uint8)
+    label[5:8, 5:8, 5:8] = 4
+    label[28:36, 36:44, 30:38] = 2
+    image = np.random.default_rng(0).normal(size=(4, *SHAPE)).astype(np.float32)
+    image[1] = label
+    folder.mkdir(parents=True, exist_ok=True)
+    case = CachedCase(case_id, folder)
+    np.save(case.image_path, image)
+    np.save(case.label_path, label)
+    return case
+
+
+def patches(case, epoch=1, **settings):
+    dataset = PatchDataset([case], TrainConfig(patch_size=(16, 16, 16), patches_per_case=40, **settings))
+    dataset.set_epoch(epoch)
+    return [dataset[i] for i in range(len(dataset))]
+
+
+def test_tumour_sampling_always_hits_tumour_and_balances_the_classes(tmp_path):
+    case = write_cached_case(tmp_path)
+    drawn = patches(case, sampling="tumour", tumour_probability=1.0)
+    assert all(regions[0].any() for _, regions in drawn)
+    with_et = sum(bool(regions[2].any()) for _, regions in drawn)
+    assert 10 <= with_et <= 30  # ET is 27 voxels against 512 of edema, yet drawn about half of the time
+    uniform = patches(case, sampling="uniform")
+    assert sum(bool(regions[0].any()) for _, regions in uniform) < len(uniform)
+
+
+def test_samples_depend_only_on_seed_epoch_and_index(tmp_path):
+    case = write_cached_case(tmp_path)
+    settings = dict(sampling="tumour", flip=True, intensity=True)
+    first, again, later = patches(case, **settings), patches(case, **settings), patches(case, epoch=2, **settings)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(first, later))
+
+
+def test_flips_move_image_and_regions_together_and_intensity_spares_the_background(tmp_path):
+    case = write_cached_case(tmp_path)
+    for image, regions in patches(case, sampling="uniform", flip=True):
+        np.testing.assert_array_equal(image[1].numpy() > 0, regions[0].numpy() > 0)
+    rng = np.random.default_rng(1)
+    image = np.zeros((4, 8, 8, 8), np.float32)
+    image[:, 2:6, 2:6, 2:6] = 1.0
+    changed = random_intensity(image, rng)
+    assert np.all(changed[:, 0] == 0) and np.all(np.abs(changed[:, 3, 3, 3] - 1) <= 0.2 + 1e-6)
+    flipped, flipped_regions = random_flip(image, image[:3] > 0, np.random.default_rng(2))
+    np.testing.assert_array_equal(flipped[:3] > 0, flipped_regions)
+
+
+def test_validation_volumes_are_the_whole_cached_case(tmp_path):
+    case = write_cached_case(tmp_path)
+    image, regions = VolumeDataset([case])[0]
+    assert image.shape == (4, *SHAPE) and regions.shape == (3, *SHAPE)
+    assert int(regions[2].sum()) == 27 and int(regions[0].sum()) == 27 + 512
+
+
+def test_cache_preprocesses_once_and_again_when_a_source_changes(tmp_path):
+    folder = write_phantom(tmp_path / "data", "Cached", shape=(40, 40, 40), spacing=(1.5, 1.5, 1.5))
+    (source,) = discover_cases(folder)
+    target = cache_folder(tmp_path / "cache", (3.0, 3.0, 3.0), "zscore")
+    assert target.name == "3x3x3mm-zscore"
+    cached = build_cache([source], target, (3.0, 3.0, 3.0), "zscore")["Cached"]
+    case = load_case(source)
+    image, geometry = preprocess(case, (3.0, 3.0, 3.0), "zscore")
+    np.testing.assert_array_equal(cached.image(), image)
+    np.testing.assert_array_equal(cached.label(), preprocess_label(case, geometry))
+
+    written = cached.image_path.stat().st_mtime_ns
+    build_cache([source], target, (3.0, 3.0, 3.0), "zscore")
+    assert cached.image_path.stat().st_mtime_ns == written
+    os.utime(source.paths["t2"], ns=(written + 10**9, written + 10**9))
+    build_cache([source], target, (3.0, 3.0, 3.0), "zscore")
+    assert cached.image_path.stat().st_mtime_ns != written
+
+
+@pytest.mark.parametrize("spacing, name", [(None, "native-minmax"), ((2.0, 2.0, 2.5), "2x2x2.5mm-minmax")])
+def test_cache_folder_names_say_spacing_and_normalisation(tmp_path, spacing, name):
+    assert cache_folder(tmp_path, spacing, "minmax").name == name
