@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -107,8 +108,8 @@ def prepare_cache(args, config, split, sources, context: distributed.Context) ->
     """Rank 0 preprocesses the training and validation cases; the others wait, then find them up to date."""
     folder = cache_folder(args.cache, config.spacing, config.normalisation)
     needed = [sources[case_id] for case_id in split["train"] + split["validation"]]
-    bar = lambda items: tqdm(items, desc="preprocess", unit="case", disable=not context.is_main)  # noqa: E731
     if context.is_main:
+        bar = partial(tqdm, desc="preprocess", unit="case")
         cached = build_cache(needed, folder, config.spacing, config.normalisation, bar)
     distributed.barrier(context)
     if not context.is_main:
@@ -131,6 +132,62 @@ def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], 
     }
 
 
+@dataclass
+class Parts:
+    """The model and what updates it; `network` is the model wrapped for DDP (the model itself otherwise)."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: ReduceLROnPlateau
+    scaler: torch.amp.GradScaler
+    network: torch.nn.Module | None = None
+
+    def state(self, counters: Counters, config: TrainConfig) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "counters": asdict(counters), "config": config.to_dict()}
+
+    def restore(self, state: dict) -> Counters:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"])
+        return Counters(**state["counters"])
+
+
+def build_parts(config: TrainConfig, context: distributed.Context, precision: str, memory_format) -> Parts:
+    torch.manual_seed(config.seed)
+    model = build_model(config.architecture, config.width).to(context.device, memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
+                                 weight_decay=config.weight_decay)
+    scheduler = ReduceLROnPlateau(optimizer, mode="min", patience=config.plateau_patience,
+                                  factor=config.plateau_factor)
+    scaler = torch.amp.GradScaler(context.device.type, enabled=precision == "float16")
+    return Parts(model, optimizer, scheduler, scaler)
+
+
+def advance(counters: Counters, row: dict, config: TrainConfig) -> bool:
+    """Count the finished epoch in; True when its validation loss is the best so far."""
+    counters.epoch = row["epoch"]
+    improved = row["validation_loss"] < counters.best_loss
+    if improved:
+        counters.best_loss, counters.best_epoch, counters.stale_epochs = row["validation_loss"], row["epoch"], 0
+    else:
+        counters.stale_epochs += 1
+    if counters.stale_epochs >= config.early_stopping_patience:
+        counters.stopped = "early stopping"
+    elif counters.epoch >= config.epochs:
+        counters.stopped = "maximum epochs"
+    return improved
+
+
+def epoch_line(row: dict, improved: bool) -> str:
+    return (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, validation loss {row['validation_loss']:.4f}, "
+            f"Dice WT/TC/ET {row['validation_dice_WT']:.3f}/{row['validation_dice_TC']:.3f}/"
+            f"{row['validation_dice_ET']:.3f}, {row['epoch_seconds']:.0f} s" + (" (best)" if improved else ""))
+
+
 def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     config = resolve_config(args)
     sources = labelled_cases(args.data)
@@ -141,28 +198,14 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     cached = prepare_cache(args, config, split, sources, context)
     precision = resolve_precision(config.precision, context.device)
     memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
-
-    torch.manual_seed(config.seed)
-    model = build_model(config.architecture, config.width).to(context.device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps,
-                                 weight_decay=config.weight_decay)
-    scheduler = ReduceLROnPlateau(optimizer, mode="min", patience=config.plateau_patience,
-                                  factor=config.plateau_factor)
-    scaler = torch.amp.GradScaler(context.device.type, enabled=precision == "float16")
-    counters, rows = Counters(), []
+    parts, counters, rows = build_parts(config, context, precision, memory_format), Counters(), []
     if args.resume:
-        state = load_checkpoint(args.out / CHECKPOINT)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        counters = Counters(**state["counters"])
-        restore_rng(state["rng"])
+        counters = parts.restore(load_checkpoint(args.out / CHECKPOINT))
         rows = [row for row in read_log(args.out / LOG) if row["epoch"] <= counters.epoch]
         if counters.stopped == "early stopping" or counters.epoch >= config.epochs:
             return counters
         counters.stopped = ""
-    network = distributed.wrap(model, context)
+    parts.network = distributed.wrap(parts.model, context)
 
     patches = PatchDataset([cached[case_id] for case_id in split["train"]], config)
     sampler = DistributedSampler(patches, context.world_size, context.rank, shuffle=True, seed=config.seed)
@@ -171,57 +214,52 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     mine = split["validation"][context.rank::context.world_size]  # this rank's share of the validation cases
     volumes = DataLoader(VolumeDataset([cached[case_id] for case_id in mine]), batch_size=1,
                          num_workers=min(config.workers, 1))
-    loss_function = BCEDiceLoss()
     if context.is_main:
         tqdm.write(f"{config.name}: {config.architecture} width {config.width}, {precision}, "
                    f"{len(split['train'])} training / {len(split['validation'])} validation cases, "
                    f"{context.world_size} process(es) on {context.device}")
 
     for epoch in range(counters.epoch + 1, config.epochs + 1):
-        started = time.perf_counter()
         sampler.set_epoch(epoch)
         patches.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", unit="patch", leave=False,
-                   disable=not context.is_main)
-        on_step = lambda loss: (bar.update(), bar.set_postfix(loss=f"{loss:.4f}"))  # noqa: E731
-        trained = train_epoch(network, loader, len(loader), optimizer, scaler, loss_function, context, precision,
-                              config.accumulation, memory_format, on_step)
-        bar.close()
-        train_seconds = time.perf_counter() - started
-        validated = validate(network, volumes, loss_function, context, precision, memory_format)
-        row = {"epoch": epoch, "lr": lr, **trained.means("train"), **validated.means("validation"),
-               "train_seconds": train_seconds, "validation_seconds": time.perf_counter() - started - train_seconds}
-        row["epoch_seconds"] = row["train_seconds"] + row["validation_seconds"]
+        row = run_epoch(parts, loader, volumes, epoch, config, context, precision, memory_format)
         rows.append(row)
-
-        scheduler.step(row["validation_loss"])
-        counters.epoch = epoch
-        improved = row["validation_loss"] < counters.best_loss
-        if improved:
-            counters.best_loss, counters.best_epoch, counters.stale_epochs = row["validation_loss"], epoch, 0
-        else:
-            counters.stale_epochs += 1
-        if counters.stale_epochs >= config.early_stopping_patience:
-            counters.stopped = "early stopping"
-        elif epoch == config.epochs:
-            counters.stopped = "maximum epochs"
+        parts.scheduler.step(row["validation_loss"])
+        improved = advance(counters, row, config)
         if context.is_main:
             if improved:
-                export_weights(model, args.out / f"{config.name}.pt", config,
+                export_weights(parts.model, args.out / f"{config.name}.pt", config,
                                training_summary(config, counters, rows, split))
             write_log(rows, args.out / LOG)
-            save_checkpoint(args.out / CHECKPOINT, model=model.state_dict(), optimizer=optimizer.state_dict(),
-                            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                            counters=asdict(counters), config=config.to_dict())
-            tqdm.write(f"epoch {epoch}: train loss {row['train_loss']:.4f}, validation loss "
-                       f"{row['validation_loss']:.4f}, Dice WT/TC/ET {row['validation_dice_WT']:.3f}/"
-                       f"{row['validation_dice_TC']:.3f}/{row['validation_dice_ET']:.3f}, "
-                       f"{row['epoch_seconds']:.0f} s" + (" (best)" if improved else ""))
+            save_checkpoint(args.out / CHECKPOINT, **parts.state(counters, config))
+            tqdm.write(epoch_line(row, improved))
         distributed.barrier(context)
         if counters.stopped:
             break
     return counters
+
+
+def run_epoch(parts: Parts, loader: DataLoader, volumes: DataLoader, epoch: int, config: TrainConfig,
+              context: distributed.Context, precision: str, memory_format) -> dict:
+    """Train on this epoch's patches, validate, and return the log row (learning rate as used in this epoch)."""
+    started = time.perf_counter()
+    lr = parts.optimizer.param_groups[0]["lr"]
+    loss_function = BCEDiceLoss()
+    with tqdm(total=len(loader), desc=f"epoch {epoch}/{config.epochs}", unit="patch", leave=False,
+              disable=not context.is_main) as bar:
+
+        def on_step(loss: float) -> None:
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        trained = train_epoch(parts.network, loader, len(loader), parts.optimizer, parts.scaler, loss_function,
+                              context, precision, config.accumulation, memory_format, on_step)
+    train_seconds = time.perf_counter() - started
+    validated = validate(parts.network, volumes, loss_function, context, precision, memory_format)
+    validation_seconds = time.perf_counter() - started - train_seconds
+    return {"epoch": epoch, "lr": lr, **trained.means("train"), **validated.means("validation"),
+            "train_seconds": train_seconds, "validation_seconds": validation_seconds,
+            "epoch_seconds": train_seconds + validation_seconds}
 
 
 def main(argv: list[str] | None = None) -> int:
