@@ -1,4 +1,4 @@
-"""The epoch loop's gradient accumulation, the checkpoint's random states, and the report's statistics."""
+"""The epoch loop's gradient accumulation, early stopping, the checkpoint's random states, the report's statistics."""
 from __future__ import annotations
 
 import math
@@ -11,9 +11,11 @@ import torch
 from BraTSXAILib.losses import BCEDiceLoss
 from BraTSXAILib.models import build_model
 from training.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from training.config import TrainConfig
 from training.distributed import Context
 from training.loop import train_epoch, validate
 from training.stats import mean_se, paired_wilcoxon
+from training.train import Counters, advance
 
 
 def batches(count: int, size: int = 16) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -103,3 +105,17 @@ def test_wilcoxon_known_answers():
     median, p = paired_wilcoxon([1.1, 2.2, 3.3, 4.4, 5.5, 6.6], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     assert median == pytest.approx(0.35) and p == pytest.approx(2 / 64)
     assert paired_wilcoxon([0.5, 0.6], [0.5, 0.6]) == (0.0, 1.0)
+
+
+def test_early_stopping_counts_epochs_without_improvement_and_keeps_the_best():
+    config = TrainConfig(early_stopping_patience=3, epochs=100)
+    counters, improved = Counters(), []
+    for epoch, loss in enumerate([3.0, 2.0, 2.5, 2.0, 2.7], start=1):
+        improved.append(advance(counters, {"epoch": epoch, "validation_loss": loss}, config))
+        if counters.stopped:
+            break
+    assert improved == [True, True, False, False, False]  # an equal loss is no improvement
+    assert (counters.epoch, counters.best_epoch, counters.best_loss, counters.stopped) == (5, 2, 2.0, "early stopping")
+    last = Counters()
+    advance(last, {"epoch": 1, "validation_loss": 1.0}, TrainConfig(epochs=1))
+    assert last.stopped == "maximum epochs"
