@@ -29,6 +29,7 @@ from .labels import ET_LABELS, REGIONS, label_classes
 from .metrics import region_metrics
 from .outputs import write_image, write_json
 from .overview import write_overview
+from .plausibility import input_warnings
 from .preprocess import Geometry, preprocess
 from .weights import ModelInfo, load_model, resolve_models
 from .xai.write import CHANNEL_WEIGHTS_KIND, write_explanations
@@ -235,7 +236,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
     prepared: dict[tuple, tuple[np.ndarray, Geometry]] = {}
     segmentations: dict[str, np.ndarray] = {}
     metrics: dict[str, dict] = {}
-    warnings = list(case.warnings)
+    warnings = list(case.warnings) + input_warnings(case)
     share = 0.9 / max(len(models), 1)
     for index, loaded in enumerate(models):
         info, start = loaded.info, 0.05 + index * share
