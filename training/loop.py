@@ -28,6 +28,7 @@ class Totals:
     loss: float = 0.0
     scores: np.ndarray = field(default_factory=lambda: np.zeros(len(SCORES)))  # in the order of log.SCORES
     count: int = 0
+    skipped_steps: int = 0  # optimiser steps left out because a gradient was not finite
 
     def add(self, loss: float, logits: torch.Tensor, target: torch.Tensor) -> None:
         batch = logits.shape[0]
@@ -38,7 +39,8 @@ class Totals:
 
     def over_ranks(self, context: Context) -> Totals:
         summed = sum_over_ranks([self.loss, *self.scores, self.count], context)
-        return Totals(summed[0], np.array(summed[1:-1]), int(round(summed[-1])))
+        # Gradients are identical on all ranks after DDP's all-reduce, so every rank skipped the same steps.
+        return Totals(summed[0], np.array(summed[1:-1]), int(round(summed[-1])), self.skipped_steps)
 
     def means(self, prefix: str) -> dict[str, float]:
         count = max(self.count, 1)
@@ -50,6 +52,11 @@ def sample_scores(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Dice then Jaccard for WT, TC, ET of one sample's boolean (3, ...) masks (the shared metrics' rules)."""
     return np.array([dice(predicted[i], truth[i]) for i in range(len(REGIONS))]
                     + [jaccard(predicted[i], truth[i]) for i in range(len(REGIONS))])
+
+
+def gradients_finite(optimizer: torch.optim.Optimizer) -> bool:
+    gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return bool(torch.stack([torch.isfinite(g).all() for g in gradients]).all()) if gradients else True
 
 
 def autocast(device: torch.device, precision: str):
@@ -74,7 +81,8 @@ def train_epoch(
 ) -> Totals:
     """Optimizer step every `accumulation` batches (and after the last); each batch's loss is divided by the size
     of its accumulation group, so a short last group is not under-weighted. DDP synchronises gradients only on
-    the batch that ends a group."""
+    the batch that ends a group. A step whose gradients are not all finite is skipped (as the float16 gradient
+    scaler does), so one overflow in bf16 cannot turn every weight into NaN; `Totals.skipped_steps` counts them."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     totals = Totals()
@@ -91,7 +99,10 @@ def train_epoch(
             loss = loss_function(logits, target)
             scaler.scale(loss / group_size).backward()
         if ends_group:
-            scaler.step(optimizer)
+            if scaler.is_enabled() or gradients_finite(optimizer):  # the float16 scaler checks by itself
+                scaler.step(optimizer)
+            else:
+                totals.skipped_steps += 1
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
         totals.add(loss.item(), logits.detach(), target)

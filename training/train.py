@@ -222,7 +222,7 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     for epoch in range(counters.epoch + 1, config.epochs + 1):
         sampler.set_epoch(epoch)
         patches.set_epoch(epoch)
-        row = run_epoch(parts, loader, volumes, epoch, config, context, precision, memory_format)
+        row, skipped = run_epoch(parts, loader, volumes, epoch, config, context, precision, memory_format)
         rows.append(row)
         parts.scheduler.step(row["validation_loss"])
         improved = advance(counters, row, config)
@@ -233,6 +233,8 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
             write_log(rows, args.out / LOG)
             save_checkpoint(args.out / CHECKPOINT, **parts.state(counters, config))
             tqdm.write(epoch_line(row, improved))
+            if skipped:
+                tqdm.write(f"warning: {skipped} optimiser step(s) skipped in epoch {epoch}: non-finite gradients")
         distributed.barrier(context)
         if counters.stopped:
             break
@@ -240,8 +242,9 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
 
 
 def run_epoch(parts: Parts, loader: DataLoader, volumes: DataLoader, epoch: int, config: TrainConfig,
-              context: distributed.Context, precision: str, memory_format) -> dict:
-    """Train on this epoch's patches, validate, and return the log row (learning rate as used in this epoch)."""
+              context: distributed.Context, precision: str, memory_format) -> tuple[dict, int]:
+    """Train on this epoch's patches, validate; return the log row (learning rate as used in this epoch) and the
+    number of optimiser steps skipped for non-finite gradients."""
     started = time.perf_counter()
     lr = parts.optimizer.param_groups[0]["lr"]
     loss_function = BCEDiceLoss()
@@ -257,9 +260,10 @@ def run_epoch(parts: Parts, loader: DataLoader, volumes: DataLoader, epoch: int,
     train_seconds = time.perf_counter() - started
     validated = validate(parts.network, volumes, loss_function, context, precision, memory_format)
     validation_seconds = time.perf_counter() - started - train_seconds
-    return {"epoch": epoch, "lr": lr, **trained.means("train"), **validated.means("validation"),
-            "train_seconds": train_seconds, "validation_seconds": validation_seconds,
-            "epoch_seconds": train_seconds + validation_seconds}
+    row = {"epoch": epoch, "lr": lr, **trained.means("train"), **validated.means("validation"),
+           "train_seconds": train_seconds, "validation_seconds": validation_seconds,
+           "epoch_seconds": train_seconds + validation_seconds}
+    return row, trained.skipped_steps
 
 
 def main(argv: list[str] | None = None) -> int:

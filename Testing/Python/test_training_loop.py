@@ -67,6 +67,16 @@ def test_a_short_last_group_is_not_under_weighted():
     assert_same_weights(run_loop(data, accumulation=2), reference, atol=1e-7)
 
 
+def test_a_step_with_non_finite_gradients_is_skipped_not_taken():
+    model, optimizer = sgd_model()
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    poisoned = lambda logits, target: BCEDiceLoss()(logits, target) * float("nan")  # noqa: E731
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    totals = train_epoch(model, batches(2), 2, optimizer, scaler, poisoned, Context(), "float32", accumulation=1)
+    assert totals.skipped_steps == 2
+    assert all(torch.equal(tensor, before[name]) for name, tensor in model.state_dict().items())
+
+
 def test_validation_scores_a_perfect_prediction_as_dice_one():
     """A head whose logits are +20 inside the target and −20 outside: Dice and Jaccard 1 for every region."""
     target = torch.zeros(1, 3, 8, 8, 8)
