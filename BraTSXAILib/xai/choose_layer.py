@@ -60,6 +60,12 @@ def train_lightly(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np
     return model.eval()
 
 
+def _mean(values: Sequence[float | None]) -> float:
+    """Mean of the defined values (None: an empty map or region); NaN when none is defined."""
+    defined = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
 def score_layers(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.ndarray]], method: str,
                  ) -> dict[str, dict[str, float]]:
     """Mean pointing game (truth, prediction) and triviality per preset layer over cases and WT/TC/ET."""
@@ -67,7 +73,7 @@ def score_layers(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.
     for layer in PRESETS:
         rows = [row for x, labels in cases for row in evaluate_explanations(
             model, x, REGIONS, method, layer, labels, curves=False, randomisation=False)]
-        scores[layer] = {key: float(np.nanmean([np.nan if r[key] is None else r[key] for r in rows]))
+        scores[layer] = {key: _mean([row[key] for row in rows])
                          for key in ("pointing_truth", "pointing_prediction", "triviality")}
     return scores
 

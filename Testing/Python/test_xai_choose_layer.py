@@ -1,0 +1,23 @@
+"""The rule that picks the default layer: best pointing game among layers that do not repeat the prediction."""
+from __future__ import annotations
+
+from BraTSXAILib.xai.choose_layer import choose
+from BraTSXAILib.xai.layers import PRESETS
+
+
+def _scores(pointing: dict, triviality: dict) -> dict:
+    return {layer: {"pointing_truth": pointing.get(layer, 0.1), "pointing_prediction": 0.5,
+                    "triviality": triviality.get(layer, 0.2)} for layer in PRESETS}
+
+
+def test_a_trivial_layer_is_not_chosen_however_well_it_points():
+    trained = {
+        "unet": _scores({"final": 0.9, "decoder.1": 0.6, "decoder.2": 0.5}, {"final": 1.0, "decoder.1": 0.95}),
+        "resunet": _scores({"final": 0.9, "decoder.1": 0.6, "decoder.2": 0.55}, {"final": 1.0}),
+    }
+    assert choose(trained) == "decoder.2"  # decoder.1 is trivial for one network, final for both
+
+
+def test_undefined_triviality_excludes_a_layer():
+    trained = {"unet": _scores({"bottleneck": 0.8, "decoder.3": 0.4}, {"bottleneck": float("nan")})}
+    assert choose(trained) == "decoder.3"
