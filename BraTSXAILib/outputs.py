@@ -10,6 +10,12 @@ from pathlib import Path
 import SimpleITK as sitk
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_write(path: str | Path):
     """Yield a temporary path beside `path`; rename it to `path` only if the block completes."""
@@ -20,6 +26,7 @@ def atomic_write(path: str | Path):
     os.close(handle)
     try:
         yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes owner-only files; outputs get the usual rights
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
