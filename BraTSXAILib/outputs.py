@@ -1,4 +1,4 @@
-"""Writing outputs so that nothing half-written is ever left under a final name."""
+"""Reading and writing the project's files: nothing half-written under a final name, one clear error for bad JSON."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import SimpleITK as sitk
+
+from .errors import InputError
 
 
 def _umask() -> int:
@@ -43,3 +45,14 @@ def write_json(data: dict, path: str | Path) -> Path:
     with atomic_write(path) as temporary:
         temporary.write_text(json.dumps(data, indent=2) + "\n")
     return Path(path)
+
+
+def read_json(path: str | Path, what: str, missing_hint: str, invalid_hint: str = "fix the file"):
+    """The JSON value in `path`, or an InputError saying that the `what` is missing or not readable JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"the {what} does not exist", missing_hint, path) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"the {what} is not readable JSON ({error})", invalid_hint, path) from None

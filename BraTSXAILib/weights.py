@@ -10,7 +10,6 @@ opened, and they are always opened with `torch.load(weights_only=True)`, so a fi
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 
 from .errors import InputError
 from .models import ARCHITECTURES, build_model
-from .outputs import atomic_write
+from .outputs import atomic_write, read_json
 
 REGISTRY_FORMAT = "brats-xai-registry/1"
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Models"
@@ -116,10 +115,7 @@ def load_registry(path: str | Path | None = None) -> list[RegistryEntry]:
     path = Path(path) if path is not None else registry_path()
     if not path.exists():
         return []
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"the model registry is not readable JSON ({error})", "restore or fix the file", path) from None
+    data = read_json(path, "model registry", "restore the file", "restore or fix the file")
     if not isinstance(data, dict) or data.get("format") != REGISTRY_FORMAT or not isinstance(data.get("models"), list):
         raise InputError(
             "the model registry is not in the expected format",

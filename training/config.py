@@ -7,13 +7,13 @@ maximum epochs, crop size) and what it lacked (augmentation, patch sampling, pre
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import PRECISIONS
 from BraTSXAILib.models import ARCHITECTURES
+from BraTSXAILib.outputs import read_json
 from BraTSXAILib.preprocess import NORMALISATIONS
 
 SAMPLINGS = ("tumour", "uniform", "centre")
@@ -136,12 +136,7 @@ def _split_ok(split) -> bool:
 def load_config(path: str | Path) -> TrainConfig:
     """Read a config JSON; the run's name is the file's stem unless the file sets one."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("the config file does not exist", "see training/configs/ for examples", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"the config file is not readable JSON ({error})", "fix the file", path) from None
+    raw = read_json(path, "config file", "see training/configs/ for examples")
     if not isinstance(raw, dict):
         raise InputError("the config file must hold one JSON object", "see training/configs/ for examples", path)
     return TrainConfig.from_dict({"name": path.stem, **raw}, path)

@@ -1,14 +1,13 @@
 """The train/validation/test split: seeded, written once to JSON, reused by resume and evaluation."""
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.outputs import write_json
+from BraTSXAILib.outputs import read_json, write_json
 
 SPLIT_FORMAT = "brats-xai-split/1"
 SPLITS = ("train", "validation", "test")
@@ -42,12 +41,7 @@ def write_split(split: dict, path: str | Path) -> Path:
 def read_split(path: str | Path, available: Sequence[str] | None = None) -> dict:
     """Read a split file; with `available`, every listed case must be among the cases found in the data."""
     path = Path(path)
-    try:
-        split = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError("the split file does not exist", "check the path given to --split", path) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"the split file is not readable JSON ({error})", "fix or delete the file", path) from None
+    split = read_json(path, "split file", "check the path given to --split", "fix or delete the file")
     if not isinstance(split, dict) or not all(isinstance(split.get(name), list) for name in SPLITS):
         raise InputError("the split file lacks train/validation/test lists", f"expected keys {', '.join(SPLITS)}", path)
     listed = [case for name in SPLITS for case in split[name]]
