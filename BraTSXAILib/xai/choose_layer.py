@@ -6,7 +6,8 @@ after light training, every preset layer is scored by
 - triviality (correlation with the logit map where the map is positive: near 1 = it only repeats the prediction).
 Rule: among layers whose mean triviality stays below faithfulness.TRIVIAL_THRESHOLD for every trained network,
 take the one with the highest mean pointing game (truth) over the trained networks. The table (Markdown) goes to
-stdout and, with --out, to a file. Re-run it with trained weights (`--weights`) once they exist.
+stdout and, with --out, to a file. Re-run it with trained weights once they exist:
+`--weights ID_OR_FILE ... --data DIR` scores them on labelled BraTS cases (preprocessed as each model expects).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import InputError
+from ..io import discover_cases, load_case
 from ..labels import REGIONS, labels_to_regions
 from ..losses import BCEDiceLoss
 from ..models import ARCHITECTURES, build_model
@@ -30,14 +33,26 @@ from .faithfulness import TRIVIAL_THRESHOLD
 from .layers import PRESETS
 
 
+def network_cases(cases, spacing=None, normalisation: str = "zscore") -> list[tuple[torch.Tensor, np.ndarray]]:
+    """(input (1, 4, z, y, x), label map) of loaded cases, in network space."""
+    prepared = []
+    for case in cases:
+        array, geometry = preprocess(case, spacing, normalisation)
+        prepared.append((torch.from_numpy(array)[None], preprocess_label(case, geometry)))
+    return prepared
+
+
 def phantom_cases(seeds: Sequence[int], shape: Sequence[int]) -> list[tuple[torch.Tensor, np.ndarray]]:
-    """(input (1, 4, z, y, x), label map) of phantoms in network space."""
-    cases = []
-    for seed in seeds:
-        case = make_phantom(shape, seed=seed)
-        array, geometry = preprocess(case)
-        cases.append((torch.from_numpy(array)[None], preprocess_label(case, geometry)))
-    return cases
+    """(input, label map) of phantoms in network space at their own spacing."""
+    return network_cases([make_phantom(shape, seed=seed) for seed in seeds])
+
+
+def labelled_cases(folder: Path, count: int) -> list:
+    """The first `count` cases with a ground truth in a folder of BraTS cases, loaded."""
+    sources = [source for source in discover_cases(folder) if source.label_path is not None][:count]
+    if not sources:
+        raise InputError("no labelled cases found", "give a folder of BraTS cases with _seg files", folder)
+    return [load_case(source) for source in sources]
 
 
 def train_lightly(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.ndarray]], steps: int,
@@ -107,16 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="gradcam")
     parser.add_argument("--weights", nargs="*", default=(), help="trained weights files or registry ids to score "
                         "instead of training on phantoms")
+    parser.add_argument("--data", type=Path, help="with --weights: folder of labelled BraTS cases to score on")
+    parser.add_argument("--cases", type=int, default=3, help="with --data: how many cases")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    test = phantom_cases(range(100, 100 + args.test_seeds), args.shape)
     results, trained = {}, {}
     if args.weights:
+        loaded = labelled_cases(args.data, args.cases) if args.data else None
         for selector in args.weights:
             model, info = load_model(selector, "cpu")
+            test = (network_cases(loaded, info.spacing, info.normalisation) if loaded
+                    else phantom_cases(range(100, 100 + args.test_seeds), args.shape))
+            print(f"{info.id}: scoring on {len(test)} cases", file=sys.stderr, flush=True)
             trained[info.id] = results[(info.id, "trained weights")] = score_layers(model, test, args.method)
     else:
+        test = phantom_cases(range(100, 100 + args.test_seeds), args.shape)
         train = phantom_cases(range(args.train_seeds), args.shape)
         for architecture in ARCHITECTURES:
             model = build_model(architecture, args.width).eval()

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import InputError
 from .cam import make_cam
+from .layers import DEFAULT_LAYER
 from .targets import RegionTarget
 
 BASELINES = ("blur", "zero")
@@ -160,7 +161,7 @@ def randomise(model: nn.Module, prefixes: Sequence[str]) -> None:
 
 
 def cascading_randomisation(model: nn.Module, x: torch.Tensor, targets: Sequence[RegionTarget],
-                            method: str = "gradcam", layer: str = "decoder.2", seed: int = 0,
+                            method: str = "gradcam", layer: str = DEFAULT_LAYER, seed: int = 0,
                             original: Mapping[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """{stage: {class: Spearman ρ(original map, map after randomising up to this stage)}} for head, decoder,
     encoder in turn (cumulative), on a copy of the model; the targets' voxel sets stay fixed."""

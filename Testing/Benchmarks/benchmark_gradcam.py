@@ -7,7 +7,8 @@
   activation's gradient from a hook, as Grad-CAM code for classifiers usually does.
 All three are timed in the same run, interleaved, and the median of the repeats is reported.
 
-    python Testing/Benchmarks/benchmark_gradcam.py --architecture unet --width 16 --shape 96 96 96
+    python Testing/Benchmarks/benchmark_gradcam.py --architecture unet --width 16 --shape 96 96 96 \
+        --layers bottleneck decoder.2 decoder.1
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--architecture", default="unet", choices=("unet", "resunet", "attunet"))
     parser.add_argument("--width", type=int, default=16)
     parser.add_argument("--shape", type=int, nargs=3, default=(96, 96, 96))
-    parser.add_argument("--layer", default="bottleneck")
+    parser.add_argument("--layers", nargs="+", default=("bottleneck", "decoder.2", "decoder.1"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
@@ -77,23 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     for index, region in enumerate(REGIONS):  # nested boxes, like WT ⊃ TC ⊃ ET
         masks[region][tuple(slice(n // 4 + 2 * index, 3 * n // 4 - 2 * index) for n in args.shape)] = True
     targets = make_targets(REGIONS, masks, device)
-    runs = {"forward": forward, "one pass": one_pass, "naive": naive}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():  # warm-up: allocator, kernels
-        run(model, x, targets, args.layer)
+    runs = [("forward", None, forward)] + [(f"{name} {layer}", layer, run) for layer in args.layers
+                                           for name, run in (("one pass", one_pass), ("naive", naive))]
+    times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    for _, layer, run in runs:  # warm-up: allocator, kernels
+        run(model, x, targets, layer)
     for _ in range(args.repeats):
-        for name, run in runs.items():
+        for label, layer, run in runs:
             synchronise(device)
             start = time.perf_counter()
-            run(model, x, targets, args.layer)
+            run(model, x, targets, layer)
             synchronise(device)
-            times[name].append(time.perf_counter() - start)
-    median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"{args.architecture} width {args.width}, input {tuple(args.shape)}, layer {args.layer}, "
-          f"{device}, {torch.get_num_threads()} threads, median of {args.repeats}")
-    for name, value in median.items():
-        print(f"  {name:9s} {value:8.3f} s   {value / median['forward']:5.2f} × forward")
-    print(f"  one pass is {median['naive'] / median['one pass']:.2f} × faster than naive")
+            times[label].append(time.perf_counter() - start)
+    median = {label: statistics.median(values) for label, values in times.items()}
+    print(f"{args.architecture} width {args.width}, input {tuple(args.shape)}, {device}, "
+          f"{torch.get_num_threads()} threads, median of {args.repeats}; WT, TC and ET")
+    for label, value in median.items():
+        print(f"  {label:22s} {value:8.3f} s   {value / median['forward']:5.2f} × forward")
+    for layer in args.layers:
+        print(f"  {layer}: one pass is {median[f'naive {layer}'] / median[f'one pass {layer}']:.2f} × faster than naive")
     return 0
 
 

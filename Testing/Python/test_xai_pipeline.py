@@ -13,6 +13,7 @@ from BraTSXAILib.cli import main
 from BraTSXAILib.phantom import write_phantom
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 from BraTSXAILib.weights import CACHE_ENV, REGISTRY_ENV
+from BraTSXAILib.xai.layers import DEFAULT_LAYER
 
 SHAPE = (26, 30, 26)
 
@@ -52,7 +53,7 @@ def test_segment_writes_every_explanation_on_the_reference_grid(registry, case_f
         assert 0.0 <= values.min() and values.max() <= 1.0
         assert entry["range"] == [0.0, 1.0] and entry["colormap"] == "Inferno"
     for entry in gradcams:
-        assert entry["method"] == "gradcam" and entry["layer"] == "decoder.2"
+        assert entry["method"] == "gradcam" and entry["layer"] == DEFAULT_LAYER
         low, high = entry["raw_range"]
         peak = float(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / entry["path"]))).max())
         assert peak == pytest.approx(0.0 if entry["empty"] else 1.0, abs=1e-6)
@@ -79,7 +80,7 @@ def test_cli_segment_explain_and_faithfulness(registry, case_folder, tmp_path, m
     assert main(["faithfulness", str(case_folder), "--out", str(table), "--model", "unet", "--classes", "WT",
                  "--steps", "10", "--no-randomisation"]) == 0
     rows = list(csv.DictReader(table.open()))
-    assert [(r["model"], r["class"], r["layer"]) for r in rows] == [("unet", "WT", "decoder.2")]
+    assert [(r["model"], r["class"], r["layer"]) for r in rows] == [("unet", "WT", DEFAULT_LAYER)]
     assert int(rows[0]["voxels_truth"]) > 0
     for column in ("deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random"):
         assert 0.0 <= float(rows[0][column]) <= 1.0
