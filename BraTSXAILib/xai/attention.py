@@ -22,7 +22,6 @@ from ..errors import InputError
 from ..models.skeleton import LEVELS
 from .grid import padding_divisor, to_input_grid
 
-MAP_KINDS = ("gate", "cbam_spatial")
 VIEWS = ("sigmoid", "softmax")
 DEFAULT_LEVEL = 0
 _LOGIT_EPS = 1e-6

@@ -14,14 +14,16 @@ from torch import nn
 from ..labels import REGIONS
 from .cam import make_cam
 from .explain import brain_voxels
-from .faithfulness import cascading_randomisation, deletion_insertion, energy_pointing_game, triviality
+from .faithfulness import (RANDOMISATION_STAGES, cascading_randomisation, deletion_insertion, energy_pointing_game,
+                           triviality)
 from .layers import DEFAULT_LAYER
 from .targets import make_targets, predicted_masks, truth_masks
 
+AREA_COLUMNS = ("deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random")
+STAGES = tuple(stage for stage, _ in RANDOMISATION_STAGES)
 COLUMNS = (
     "class", "method", "layer", "voxels_prediction", "voxels_truth", "pointing_prediction", "pointing_truth",
-    "triviality", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
-    "rank_correlation_head", "rank_correlation_decoder", "rank_correlation_encoder",
+    "triviality", *AREA_COLUMNS, *(f"rank_correlation_{stage}" for stage in STAGES),
 )
 
 
@@ -40,19 +42,17 @@ def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[s
     cam = make_cam(method, model, layer)
     result = cam(x, lambda logits: make_targets(classes, predicted_masks(logits), x.device))
     targets = result.targets
+    live = [target for target in targets if not target.empty]
     brain = brain_voxels(x)
     truths = truth_masks(truth) if truth is not None else None
-    perturbation = {}
-    if curves:
+    perturbation, correlations = {}, {}
+    if curves and live:
         report("deletion and insertion curves")
-        perturbation = deletion_insertion(model, x, [t for t in targets if not t.empty], result.maps, brain, steps,
-                                          baseline, seed)
-    correlations = {}
-    if randomisation:
+        perturbation = deletion_insertion(model, x, live, result.maps, brain, steps, baseline, seed)
+    if randomisation and live:
         report("parameter randomisation")
-        live = [t for t in targets if not t.empty]
         correlations = cascading_randomisation(model, x, live, method, cam.layer, seed,
-                                               {t.name: result.maps[t.name] for t in live})
+                                               {target.name: result.maps[target.name] for target in live})
     rows = []
     for target in targets:
         saliency = result.maps[target.name]
@@ -65,8 +65,7 @@ def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[s
             "pointing_truth": _number(energy_pointing_game(saliency, truths[target.name]))
             if truths is not None else None,
             "triviality": _number(triviality(saliency, target.logit_map(result.logits)[0].cpu().numpy(), brain)),
-            **{key: _number(curve.get(key)) for key in COLUMNS[8:12]},
-            **{f"rank_correlation_{stage}": _number(values.get(target.name))
-               for stage, values in (correlations or {s: {} for s in ("head", "decoder", "encoder")}).items()},
+            **{key: _number(curve.get(key)) for key in AREA_COLUMNS},
+            **{f"rank_correlation_{stage}": _number(correlations.get(stage, {}).get(target.name)) for stage in STAGES},
         })
     return rows
