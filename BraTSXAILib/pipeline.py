@@ -32,12 +32,12 @@ from .overview import write_overview
 from .plausibility import input_warnings
 from .preprocess import Geometry, preprocess
 from .weights import ModelInfo, load_model, resolve_models
-from .xai.write import CHANNEL_WEIGHTS_KIND, write_explanations
+from .xai.write import CHANNEL_WEIGHTS_KIND, explanation_name, write_explanations
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "brats-xai-manifest/1"
 OVERVIEW = "overview.png"
-EXPLANATIONS = ("gradcam", "attention")
+EXPLANATIONS = ("gradcam", "attention", "attention-softmax")  # xai/write.py names what each writes
 HEATMAP_KINDS = ("gradcam", "attention")
 PROBABILITY_COLORMAP = "Inferno"
 
@@ -189,7 +189,7 @@ def write_segmentation(writer: OutputWriter, architecture: str, probabilities: n
 
 def _missing_explanations(options: SegmentOptions, entries: list[dict], models: Sequence[LoadedModel]) -> list[str]:
     """Warnings for requested explanation kinds that produced no output."""
-    produced = {entry["kind"] for entry in entries}
+    produced = {entry["kind"] for entry in entries} | {explanation_name(entry) for entry in entries}
     names = ", ".join(m.info.architecture for m in models)
     return [f"{method} explanations were requested but none were written (models: {names})"
             for method in options.explain if method not in produced]

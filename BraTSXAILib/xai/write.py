@@ -18,6 +18,12 @@ from .attention import has_attention
 from .explain import Explanation, explain_attention, explain_gradcam
 
 CHANNEL_WEIGHTS_KIND = "channel_weights"
+ATTENTION_VIEWS = {"attention": "sigmoid", "attention-softmax": "softmax"}  # --explain name -> attention view
+
+
+def explanation_name(entry: dict) -> str:
+    """The `--explain` name a manifest entry answers: its kind, or `attention-softmax` for that view."""
+    return "attention-softmax" if entry.get("kind") == "attention" and entry.get("view") == "softmax" else entry["kind"]
 
 
 def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, architecture: str) -> None:
@@ -28,9 +34,11 @@ def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, arc
 def write_explanations(writer, architecture: str, network: nn.Module, array: np.ndarray, geometry: Geometry,
                        kinds: Sequence[str], device: torch.device,
                        progress: Callable[[str], None] | None = None) -> list[str]:
-    """Write the requested kinds ("gradcam", "attention") through `writer` (pipeline.OutputWriter); return warnings.
+    """Write the requested kinds ("gradcam", "attention", "attention-softmax") through `writer`
+    (pipeline.OutputWriter); return warnings.
 
-    Attention is written only for networks that have it (the pipeline warns when a requested kind wrote nothing).
+    Attention is written only for networks that have it (the pipeline warns when a requested kind wrote nothing);
+    the first attention view written holds the default map (gate0).
     """
     report = progress or (lambda stage: None)
     x = torch.from_numpy(np.ascontiguousarray(array))[None].to(device)
@@ -43,11 +51,16 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
         for explanation in explanations:
             _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry, architecture)
         explained = True
-    if "attention" in kinds and has_attention(network):
+    views = [view for name, view in ATTENTION_VIEWS.items() if name in kinds] if has_attention(network) else []
+    for position, view in enumerate(views):
         report(f"Attention maps ({architecture})")
-        explanations, weights = explain_attention(network, x, forward=not explained)
+        explanations, weights = explain_attention(network, x, view, forward=not explained)
+        explained = True
+        infix = "attention" if view == "sigmoid" else f"attention_{view}"
         for explanation in explanations:
-            _volume(writer, f"{architecture}_attention_{explanation.key}.nii.gz", explanation, geometry, architecture)
+            explanation.fields["default"] = explanation.fields["default"] and position == 0
+            _volume(writer, f"{architecture}_{infix}_{explanation.key}.nii.gz", explanation, geometry, architecture)
+    if views:
         writer.json(f"{architecture}_cbam_channel_weights.json", {"model": architecture, "levels": weights},
                     {"kind": CHANNEL_WEIGHTS_KIND, "model": architecture})
     return warnings

@@ -92,3 +92,14 @@ def test_faithfulness_refuses_too_few_steps(registry, case_folder, tmp_path, mon
     assert main(["faithfulness", str(case_folder), "--out", str(tmp_path / "f.csv"), "--steps", "3"]) == 2
     assert "steps" in capsys.readouterr().err
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_softmax_attention_view_is_an_option(registry, case_folder, tmp_path):
+    models = load_models("attunet", "cpu", registry)
+    manifest = segment_case(case_folder, tmp_path, models, SegmentOptions(explain=("attention-softmax",)))
+    views = [e for e in manifest["outputs"] if e["kind"] == "attention"]
+    assert len(views) == 8 and all(e["view"] == "softmax" for e in views)
+    assert [e["path"] for e in views if e["default"]] == ["attunet_attention_softmax_gate0.nii.gz"]
+    peak = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "attunet_attention_softmax_gate0.nii.gz"))).max()
+    assert peak == pytest.approx(1.0)
+    assert not any("requested" in warning for warning in manifest["warnings"])
