@@ -151,3 +151,48 @@ def test_bf16_channels_last_and_loader_worker_processes(workspace):
     assert all(math.isfinite(row[key]) for key in ("train_loss", "validation_loss")) and row["train_loss"] > 0
     model, _ = load_model(workspace / "bf16" / "bf16.pt")
     assert all(tensor.dtype == torch.float32 for tensor in model.state_dict().values() if tensor.is_floating_point())
+
+
+def test_publish_registers_checked_half_precision_weights(workspace, straight):
+    from training import publish
+
+    evaluation = workspace / "evaluation-publish"
+    assert evaluate.main(["--data", str(workspace / "data"), "--models", str(straight), "--out", str(evaluation),
+                          "--splits", "validation", "--device", "cpu", "--threads", "1"]) == 0
+    models = workspace / "models"
+    arguments = ["--run", str(straight), "--data", str(workspace / "data"), "--evaluation", str(evaluation),
+                 "--models-dir", str(models), "--default"]
+    publish.main(arguments + ["--id", "tiny-full"])
+    entry = publish.publish(publish.parse_args(arguments + ["--id", "tiny-half", "--half"]))
+    registry = json.loads((models / "registry.json").read_text())
+    assert [m["id"] for m in registry["models"]] == ["tiny-full", "tiny-half"]
+    assert [m["default"] for m in registry["models"]] == [False, True]  # the newer default replaces the older
+    assert entry["sha256"] == sha256_of(models / "tiny-half.pt")
+    with open(evaluation / "summary.csv", newline="") as handle:
+        dice = next(float(r["mean"]) for r in csv.DictReader(handle) if r["metric"] == "dice_WT")
+    assert entry["validation"]["dice_WT"] == pytest.approx(dice, abs=1e-4)
+
+    full, _ = load_model("tiny-full", registry=models / "registry.json")
+    model, info = load_model("tiny-half", registry=models / "registry.json")
+    assert info.architecture == "unet" and entry["precision"] in ("float16", "float32")
+    stored = torch.load(models / "tiny-half.pt", weights_only=True)["state_dict"]["head.weight"].dtype
+    assert stored == getattr(torch, entry["precision"])
+    for a, b in zip(full.parameters(), model.parameters()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=1e-2)
+
+
+def test_half_precision_is_refused_when_it_changes_a_label(workspace, straight, monkeypatch):
+    from training import publish
+
+    payload = torch.load(straight / "tiny.pt", weights_only=True)
+    validation = json.loads((straight / "split.json").read_text())["validation"]
+    assert publish.changed_labels(payload, payload, workspace / "data", validation) == 0
+    flipped = {**payload, "state_dict": {**payload["state_dict"], "head.bias": payload["state_dict"]["head.bias"] + 50}}
+    assert publish.changed_labels(payload, flipped, workspace / "data", validation) > 0
+
+    monkeypatch.setattr(publish, "changed_labels", lambda *args: 3)
+    entry = publish.publish(publish.parse_args(["--run", str(straight), "--data", str(workspace / "data"), "--half",
+                                                "--models-dir", str(workspace / "models-f32"), "--id", "tiny"]))
+    assert entry["precision"] == "float32"
+    stored = torch.load(workspace / "models-f32" / "tiny.pt", weights_only=True)["state_dict"]["head.weight"]
+    assert stored.dtype == torch.float32
