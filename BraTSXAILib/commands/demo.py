@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from ..labels import REGIONS
-from ..phantom import write_phantom
+from ..phantom import ADULT_SHAPE, write_phantom
 from ..pipeline import check_output_folder, load_models, segment_case
 from .options import add_model_options
 from .reporting import Reporter
@@ -17,7 +17,8 @@ from .segment import options_from
 
 CASE_ID = "BraTSXAI-Phantom"
 DESCRIPTION = """Run the whole job offline on a synthetic BraTS-like case with known truth: it is written to
-<out>/input/, segmented, drawn as <out>/overview.png, and each model's Dice against the truth is printed."""
+<out>/input/, segmented and explained (Grad-CAM, attention maps; --explain '' for none), drawn as
+<out>/overview.png, and each model's Dice against the truth is printed."""
 
 
 def add_parser(subparsers) -> None:
@@ -26,7 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
     parser.add_argument("--seed", type=int, default=0, help="which phantom (tumour position, size, shape)")
     add_model_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, explain=("gradcam", "attention"))  # the demo shows what the product is for
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     models = load_models(args.model, args.device)
     with Reporter(args.json_progress) as reporter:
         reporter.progress(0.0, "Writing the synthetic case")
-        case = write_phantom(args.out / "input", CASE_ID, seed=args.seed)
+        case = write_phantom(args.out / "input", CASE_ID, seed=args.seed, shape=ADULT_SHAPE)
         manifest = segment_case(case, args.out, models, options, reporter.progress)
         path = args.out / "manifest.json"
         reporter.event({"done": True, "manifest": str(path)})

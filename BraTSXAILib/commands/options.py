@@ -23,7 +23,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--et-label", type=int, choices=ET_LABELS, default=4,
                         help="label value of enhancing tumour: 4 (BraTS 2018-21) or 3 (BraTS 2023+)")
     parser.add_argument("--explain", type=explanation_list, default=(), metavar="gradcam,attention",
-                        help="explanation maps to write as well")
+                        help="explanation maps to write as well, comma-separated: gradcam (WT/TC/ET per model), "
+                             "attention (Attention UNet gates and CBAM maps), attention-softmax (the a/max a view)")
     parser.add_argument("--window", action="store_true",
                         help="always use the sliding window (default: only when the volume does not fit in memory)")
     parser.add_argument("--json-progress", action="store_true",

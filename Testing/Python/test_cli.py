@@ -48,7 +48,8 @@ def test_demo_uses_whatever_the_registry_has(tmp_path, monkeypatch, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     written = {entry["path"] for entry in manifest["outputs"]}
     assert written == {"resunet_labels.nii.gz", "overview.png"} | {
-        f"resunet_probability_{r}.nii.gz" for r in ("WT", "TC", "ET")}
+        f"resunet_{kind}_{r}.nii.gz" for r in ("WT", "TC", "ET") for kind in ("probability", "gradcam")}
+    assert any("attention" in warning for warning in manifest["warnings"])  # a ResUNet has no attention gates
     dice = manifest["metrics"]["resunet"]["dice_WT"]
     assert f"resunet: Dice against the phantom's truth WT {dice:.3f}" in stdout
     assert (out / "overview.png").read_bytes()[:4] == b"\x89PNG"

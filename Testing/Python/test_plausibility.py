@@ -7,11 +7,11 @@ import pytest
 import SimpleITK as sitk
 
 from BraTSXAILib.io import MODALITIES, discover_cases, load_case
-from BraTSXAILib.phantom import make_phantom
+from BraTSXAILib.phantom import ADULT_SHAPE, make_phantom
 from BraTSXAILib.plausibility import input_warnings
 
 DATA = Path(os.environ.get("BRATSXAI_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "data"))
-REAL_SIZE = dict(shape=(96, 112, 96), spacing=(1.5, 1.5, 1.5))  # an adult-sized brain
+REAL_SIZE = dict(shape=ADULT_SHAPE, spacing=(1.5, 1.5, 1.5))
 
 
 def phantom_with(change):
