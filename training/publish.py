@@ -1,7 +1,8 @@
-"""`python -m training.publish --run RUN --id ID [--evaluation EVAL] [--half] [--default]`: bundle a trained model.
+"""`python -m training.publish --run RUN --id ID [--checkpoint FILE] [--evaluation EVAL] [--half] [--default]`.
 
-Copies the best weights of a training run into `Resources/Models/<id>.pt` and registers them (sha256, training
-summary, validation scores from `training.evaluate`'s summary) in `Resources/Models/registry.json`. With `--half`
+Copies the best weights of a training run (or, with `--checkpoint`, those of one epoch's checkpoint of that run)
+into `Resources/Models/<id>.pt` and registers them (sha256, training summary, validation scores from
+`training.evaluate`'s summary) in `Resources/Models/registry.json`. With `--half`
 the tensors are stored as float16 to halve the file, but only if that changes no label on the run's validation
 cases; otherwise the float32 file is bundled and the reason printed.
 """
@@ -24,6 +25,9 @@ from BraTSXAILib.outputs import atomic_write, read_json, write_json
 from BraTSXAILib.preprocess import preprocess
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_FORMAT, read_weights, sha256_of
 
+from .checkpoint import load_checkpoint
+from .log import read_log
+
 METRICS = ("dice", "jaccard", "hd95")
 
 
@@ -31,6 +35,21 @@ def network(payload: dict) -> torch.nn.Module:
     model = build_model(payload["architecture"], int(payload["width"]))
     model.load_state_dict({name: tensor.float() for name, tensor in payload["state_dict"].items()})
     return model.eval()
+
+
+def from_checkpoint(path: Path, run: Path) -> dict:
+    """The weights dict of one epoch's training checkpoint, with that epoch's validation scores."""
+    checkpoint = load_checkpoint(path)
+    config, epoch = checkpoint["config"], int(checkpoint["counters"]["epoch"])
+    row = next(row for row in read_log(run / "log.csv") if row["epoch"] == epoch)
+    return {
+        "state_dict": checkpoint["model"], "architecture": config["architecture"], "width": config["width"],
+        "spacing": config["spacing"], "normalisation": config["normalisation"], "patch_size": config["patch_size"],
+        "training": {"config": config, "chosen_epoch": epoch, "epochs_run": epoch,
+                     "validation_loss": row["validation_loss"],
+                     "validation": {k[len("validation_"):]: v for k, v in row.items() if k.startswith("validation_dice_")},
+                     "torch": str(torch.__version__)},
+    }
 
 
 def halved(payload: dict) -> dict:
@@ -73,6 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", type=Path, required=True, help="training run folder")
     parser.add_argument("--id", required=True, help="registry id, e.g. unet-brats18-w16")
     parser.add_argument("--data", type=Path, required=True, help="the cases the run was trained on")
+    parser.add_argument("--checkpoint", type=Path, help="publish this epoch checkpoint of the run instead of its best")
     parser.add_argument("--evaluation", type=Path, help="training.evaluate output folder with summary.csv")
     parser.add_argument("--half", action="store_true", help="store float16 if no validation label changes")
     parser.add_argument("--default", action="store_true", help="make it its architecture's default model")
@@ -83,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def publish(args: argparse.Namespace) -> dict:
     config = read_json(args.run / "config.json", "run config", "give a training run folder to --run")
     split = read_json(args.run / "split.json", "run split", "give a training run folder to --run")
-    payload = read_weights(args.run / f"{config['name']}.pt")
+    payload = from_checkpoint(args.checkpoint, args.run) if args.checkpoint else read_weights(args.run / f"{config['name']}.pt")
     if args.half:
         half = halved(payload)
         changed = changed_labels(payload, half, args.data, split["validation"])

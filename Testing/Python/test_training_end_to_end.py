@@ -196,3 +196,18 @@ def test_half_precision_is_refused_when_it_changes_a_label(workspace, straight, 
     assert entry["precision"] == "float32"
     stored = torch.load(workspace / "models-f32" / "tiny.pt", weights_only=True)["state_dict"]["head.weight"]
     assert stored.dtype == torch.float32
+
+
+def test_publish_an_epoch_checkpoint(workspace, straight):
+    from training import publish
+
+    entry = publish.publish(publish.parse_args(["--run", str(straight), "--data", str(workspace / "data"),
+                                                "--checkpoint", str(straight / "checkpoint.pt"),
+                                                "--models-dir", str(workspace / "models-epoch"), "--id", "last"]))
+    last = read_log(straight / "log.csv")[-1]
+    assert entry["training"]["chosen_epoch"] == last["epoch"] == 2
+    assert entry["training"]["validation"]["dice_WT"] == pytest.approx(last["validation_dice_WT"])
+    model, _ = load_model(workspace / "models-epoch" / "last.pt")
+    state = torch.load(straight / "checkpoint.pt", weights_only=True)["model"]
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, state[name])
