@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -264,15 +263,12 @@ def test_right_anterior_superior_nifti_files_round_trip_exactly(tmp_path):
     assert np.linalg.norm(centroid_mm(back, sitk.GetArrayViewFromImage(back) == 4) - BLOB) < 0.5
 
 
-def test_real_case_preprocesses_quickly_and_inverts_exactly():
+def test_real_case_preprocesses_and_inverts_exactly():
     folder = DATA / "brats/labelled/Brats18_TCIA10_639_1"
     if not folder.exists():
         pytest.skip(f"real BraTS data not found under {DATA}")
     case = load_case(folder)
-    started = time.perf_counter()
     channels, geometry = preprocess(case)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 4.0  # about 0.4 s on one idle core; room left for a busy CI machine
     assert channels.shape[0] == 4 and np.isfinite(channels).all() and np.abs(channels).max() <= ZSCORE_CLIP
     assert all(s < full for s, full in zip(geometry.network_shape, (155, 240, 240)))
     back = geometry.to_reference(preprocess_label(case, geometry), "nearest")
