@@ -69,10 +69,11 @@ def changed_labels(payload: dict, half: dict, data: Path, cases: list[str]) -> i
     return changed
 
 
-def validation_scores(evaluation: Path, model_name: str) -> dict:
-    """Mean validation Dice, Jaccard and HD95 per region from `training.evaluate`'s summary.csv."""
+def validation_scores(evaluation: Path, names: tuple[str, ...]) -> dict:
+    """Mean validation Dice, Jaccard and HD95 per region from `training.evaluate`'s summary.csv, for the model
+    evaluated under one of `names` (the run folder's name, or the published file's stem = its id)."""
     with open(evaluation / "summary.csv", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["model"] == model_name and row["split"] == "validation"]
+        rows = [row for row in csv.DictReader(handle) if row["model"] in names and row["split"] == "validation"]
     wanted = {f"{metric}_{region}" for metric in METRICS for region in REGIONS} | {"seconds"}
     return {row["metric"]: round(float(row["mean"]), 4) for row in rows if row["metric"] in wanted}
 
@@ -119,7 +120,7 @@ def publish(args: argparse.Namespace) -> dict:
         "precision": "float16" if payload["state_dict"]["head.weight"].dtype == torch.float16 else "float32",
         "trained_on": f"BraTS 2018: {len(split['train'])} training cases; validation cases "
                       f"{', '.join(split['validation'])}; test cases {', '.join(split['test'])}",
-        "validation": validation_scores(args.evaluation, args.run.name) if args.evaluation else {},
+        "validation": validation_scores(args.evaluation, (args.run.name, args.id)) if args.evaluation else {},
         "training": payload.get("training", {}),
     }
     register(entry, args.models_dir / "registry.json")
