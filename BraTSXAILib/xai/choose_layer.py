@@ -5,7 +5,8 @@ after light training, every preset layer is scored by
 - pointing game against the ground truth (share of map mass inside the true region: higher is better), and
 - triviality (correlation with the logit map where the map is positive: near 1 = it only repeats the prediction).
 Rule: among layers whose mean triviality stays below faithfulness.TRIVIAL_THRESHOLD for every trained network,
-take the one with the highest mean pointing game (truth) over the trained networks. The table (Markdown) goes to
+take the one with the highest mean pointing game (truth) over the trained networks; if no layer qualifies, take
+the layer whose highest triviality over the networks is lowest (layers with all-zero maps excluded). The table (Markdown) goes to
 stdout and, with --out, to a file. Re-run it with trained weights once they exist:
 `--weights ID_OR_FILE ... --data DIR` scores them on labelled BraTS cases (preprocessed as each model expects).
 """
@@ -97,8 +98,15 @@ def choose(trained: dict[str, dict[str, dict[str, float]]]) -> str:
     """The rule in the module docstring, over {network: {layer: scores}} of trained networks."""
     allowed = [layer for layer in PRESETS
                if all(scores[layer]["triviality"] < TRIVIAL_THRESHOLD for scores in trained.values())]
-    candidates = allowed or list(PRESETS)
-    return max(candidates, key=lambda layer: np.nanmean([s[layer]["pointing_truth"] for s in trained.values()]))
+    if not allowed:  # nothing is non-trivial everywhere: the least trivial layer with maps, never the head by habit
+        return min(PRESETS, key=lambda layer: _worst_triviality(layer, trained))
+    return max(allowed, key=lambda layer: np.nanmean([s[layer]["pointing_truth"] for s in trained.values()]))
+
+
+def _worst_triviality(layer: str, trained: dict[str, dict[str, dict[str, float]]]) -> float:
+    """The highest triviality of a layer over the networks; infinite where some network's maps were all zero."""
+    values = [scores[layer]["triviality"] for scores in trained.values()]
+    return float("inf") if any(np.isnan(values)) else max(values)
 
 
 def table(results: dict[tuple[str, str], dict[str, dict[str, float]]]) -> str:

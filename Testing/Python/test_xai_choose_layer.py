@@ -21,3 +21,15 @@ def test_a_trivial_layer_is_not_chosen_however_well_it_points():
 def test_undefined_triviality_excludes_a_layer():
     trained = {"unet": _scores({"bottleneck": 0.8, "decoder.3": 0.4}, {"bottleneck": float("nan")})}
     assert choose(trained) == "decoder.3"
+
+
+def test_without_a_non_trivial_layer_the_least_trivial_layer_with_maps_is_chosen():
+    """The pattern measured with the bundled weights: deep layers empty on one network, no layer below the bound."""
+    nan = float("nan")
+    trained = {
+        "unet": _scores({"final": 0.44, "decoder.1": 0.30}, {"decoder.1": 0.95, "decoder.0": 1.0, "final": 1.0}),
+        "attunet": _scores({"final": 0.39, "decoder.1": 0.42},
+                           {"bottleneck": nan, "decoder.3": nan, "decoder.2": nan, "decoder.1": 0.9,
+                            "decoder.0": 1.0, "final": 1.0}),
+    }
+    assert choose(trained) == "decoder.1"
