@@ -34,3 +34,8 @@ def write_log(rows: list[dict], path: str | Path) -> None:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows({key: row[key] for key in COLUMNS} for row in rows)
+
+
+def validation_dice(row: dict) -> dict[str, float]:
+    """A log row's validation Dice per region, keyed `dice_WT`...: what a weights file records of its epoch."""
+    return {key[len("validation_"):]: value for key, value in row.items() if key.startswith("validation_dice_")}

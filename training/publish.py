@@ -26,7 +26,7 @@ from BraTSXAILib.preprocess import preprocess
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_FORMAT, read_weights, sha256_of
 
 from .checkpoint import load_checkpoint
-from .log import read_log
+from .log import read_log, validation_dice
 
 METRICS = ("dice", "jaccard", "hd95")
 
@@ -47,7 +47,7 @@ def from_checkpoint(path: Path, run: Path) -> dict:
         "spacing": config["spacing"], "normalisation": config["normalisation"], "patch_size": config["patch_size"],
         "training": {"config": config, "chosen_epoch": epoch, "epochs_run": epoch,
                      "validation_loss": row["validation_loss"],
-                     "validation": {k[len("validation_"):]: v for k, v in row.items() if k.startswith("validation_dice_")},
+                     "validation": validation_dice(row),
                      "torch": str(torch.__version__)},
     }
 

@@ -35,7 +35,7 @@ from .cache import build_cache, cache_folder
 from .checkpoint import export_weights, load_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, load_config
 from .data import PatchDataset, VolumeDataset
-from .log import read_log, write_log
+from .log import read_log, validation_dice, write_log
 from .loop import train_epoch, validate
 from .split import make_split, read_split, write_split
 
@@ -125,8 +125,7 @@ def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], 
         "best_epoch": counters.best_epoch,
         "epochs_run": counters.epoch,
         "validation_loss": counters.best_loss,
-        "validation": {key[len("validation_"):]: value for key, value in best.items()
-                       if key.startswith("validation_dice_")},
+        "validation": validation_dice(best),
         "cases": {name: len(split[name]) for name in ("train", "validation", "test")},
         "torch": str(torch.__version__),
     }
