@@ -3,7 +3,8 @@
 The study fixed the loss (BCE-Dice), the optimiser (Adam, lr 5e-4, betas 0.9/0.99, eps 1e-8, no weight decay), the
 scheduler (ReduceLROnPlateau on validation loss, mode min, patience 2), gradient accumulation 4, batch size 1 and
 early stopping on validation loss; those are the defaults here. What it left open (early-stopping patience,
-maximum epochs, crop size) and what it lacked (augmentation, patch sampling, precision) are explicit keys.
+maximum epochs, crop size) and what it lacked (augmentation, patch sampling, precision, which epoch's weights to
+keep) are explicit keys.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from BraTSXAILib.inference import PRECISIONS
 from BraTSXAILib.models import ARCHITECTURES
 from BraTSXAILib.outputs import read_json
 from BraTSXAILib.preprocess import NORMALISATIONS
+
+from .log import SELECTIONS
 
 SAMPLINGS = ("tumour", "uniform", "centre")
 
@@ -43,6 +46,7 @@ class TrainConfig:
     plateau_patience: int = 2
     plateau_factor: float = 0.1
     early_stopping_patience: int = 5
+    selection: str = "loss"  # keep the weights of the epoch with the lowest validation loss, or highest mean Dice
     epochs: int = 100
     precision: str = "float32"
     channels_last: bool = False
@@ -91,6 +95,7 @@ class TrainConfig:
             (lambda: 0 < self.plateau_factor < 1, "plateau_factor", "a number in (0, 1)"),
             (lambda: _positive_int(self.early_stopping_patience), "early_stopping_patience", "a positive integer"),
             (lambda: _positive_int(self.epochs), "epochs", "a positive integer"),
+            (lambda: self.selection in SELECTIONS, "selection", f"one of {', '.join(SELECTIONS)}"),
             (lambda: self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}"),
             (lambda: isinstance(self.channels_last, bool), "channels_last", "true or false"),
             (lambda: _non_negative_int(self.workers), "workers", "an integer ≥ 0"),

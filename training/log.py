@@ -36,6 +36,21 @@ def write_log(rows: list[dict], path: str | Path) -> None:
             writer.writerows({key: row[key] for key in COLUMNS} for row in rows)
 
 
+SELECTIONS = ("loss", "dice")
+
+
+def selection_score(row: dict, selection: str) -> float:
+    """Higher is better: minus the validation loss, or the mean validation Dice over WT, TC and ET."""
+    if selection == "loss":
+        return -row["validation_loss"]
+    return sum(row[f"validation_dice_{region}"] for region in REGIONS) / len(REGIONS)
+
+
+def selected_row(rows: list[dict], selection: str) -> dict:
+    """The epoch whose weights a run keeps (the earliest of equals); empty before the first epoch."""
+    return max(rows, key=lambda row: selection_score(row, selection)) if rows else {}
+
+
 def validation_dice(row: dict) -> dict[str, float]:
     """A log row's validation Dice per region, keyed `dice_WT`...: what a weights file records of its epoch."""
     return {key[len("validation_"):]: value for key, value in row.items() if key.startswith("validation_dice_")}

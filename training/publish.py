@@ -45,7 +45,7 @@ def from_checkpoint(path: Path, run: Path) -> dict:
     return {
         "state_dict": checkpoint["model"], "architecture": config["architecture"], "width": config["width"],
         "spacing": config["spacing"], "normalisation": config["normalisation"], "patch_size": config["patch_size"],
-        "training": {"config": config, "chosen_epoch": epoch, "epochs_run": epoch,
+        "training": {"config": config, "selection": "checkpoint", "best_epoch": epoch, "epochs_run": epoch,
                      "validation_loss": row["validation_loss"],
                      "validation": validation_dice(row),
                      "torch": str(torch.__version__)},

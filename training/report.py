@@ -24,7 +24,7 @@ from BraTSXAILib.models import DISPLAY_NAMES, build_model, count_parameters
 from BraTSXAILib.outputs import atomic_write
 
 from .figures import learning_curves, violins
-from .log import read_log
+from .log import read_log, selected_row
 from .split import SPLITS
 from .stats import format_mean_se, paired_wilcoxon
 
@@ -39,7 +39,7 @@ class Run:
 
     @property
     def best(self) -> dict:
-        return min(self.log, key=lambda row: row["validation_loss"]) if self.log else {}
+        return selected_row(self.log, self.config.get("selection", "loss"))
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -97,8 +97,8 @@ def training_section(runs: list[Run]) -> str:
                      run.best["epoch"], run.stopped, format_mean_se(seconds, 1)])
     header = ["network", "architecture", "width", "parameters", "spacing (mm)", "patch", "epochs run",
               "epochs to convergence", "stopped by", "seconds per epoch"]
-    return ("## Training\n\nEpochs to convergence: the epoch with the lowest validation loss (its weights are the "
-            "ones exported).\n\n" + table(header, rows))
+    return ("## Training\n\nEpochs to convergence: the epoch whose weights the run kept, by its config's `selection` "
+            "(lowest validation loss, the study's rule, or highest mean validation Dice).\n\n" + table(header, rows))
 
 
 def loss_section(runs: list[Run]) -> str:

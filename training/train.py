@@ -4,8 +4,9 @@ Also runs unchanged under `torchrun --nproc_per_node N -m training.train ...` (D
 trains on its own shard of the patches and validates its own share of the cases; only rank 0 writes).
 
 The run folder receives: `config.json`, `split.json`, `log.csv` (one row per epoch), `checkpoint.pt` (after every
-epoch; `--resume` continues from it exactly), and `<name>.pt` + `<name>.sha256`, the weights of the epoch with
-the lowest validation loss so far, in the format the model registry reads.
+epoch; `--resume` continues from it exactly), and `<name>.pt` + `<name>.sha256`, the weights of the best epoch so
+far by the config's `selection` (lowest validation loss, or highest mean validation Dice), in the format the model
+registry reads. The scheduler and early stopping always follow the validation loss, as in the study.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from .cache import build_cache, cache_folder
 from .checkpoint import export_weights, load_checkpoint, restore_rng, save_checkpoint
 from .config import TrainConfig, load_config
 from .data import PatchDataset, VolumeDataset
-from .log import read_log, validation_dice, write_log
+from .log import read_log, selected_row, validation_dice, write_log
 from .loop import train_epoch, validate
 from .split import make_split, read_split, write_split
 
@@ -119,12 +120,13 @@ def prepare_cache(args, config, split, sources, context: distributed.Context) ->
 
 def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], split: dict) -> dict:
     """The free-form `training` entry of the weights file: what the registry and the report want to know."""
-    best = next((row for row in rows if row["epoch"] == counters.best_epoch), {})
+    best = selected_row(rows, config.selection)
     return {
         "config": config.to_dict(),
-        "best_epoch": counters.best_epoch,
+        "selection": config.selection,
+        "best_epoch": best["epoch"],
         "epochs_run": counters.epoch,
-        "validation_loss": counters.best_loss,
+        "validation_loss": best["validation_loss"],
         "validation": validation_dice(best),
         "cases": {name: len(split[name]) for name in ("train", "validation", "test")},
         "torch": str(torch.__version__),
@@ -181,10 +183,11 @@ def advance(counters: Counters, row: dict, config: TrainConfig) -> bool:
     return improved
 
 
-def epoch_line(row: dict, improved: bool) -> str:
+def epoch_line(row: dict, improved: bool, kept: bool) -> str:
+    notes = [note for note, holds in (("best loss", improved), ("weights kept", kept)) if holds]
     return (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, validation loss {row['validation_loss']:.4f}, "
             f"Dice WT/TC/ET {row['validation_dice_WT']:.3f}/{row['validation_dice_TC']:.3f}/"
-            f"{row['validation_dice_ET']:.3f}, {row['epoch_seconds']:.0f} s" + (" (best)" if improved else ""))
+            f"{row['validation_dice_ET']:.3f}, {row['epoch_seconds']:.0f} s" + (f" ({', '.join(notes)})" if notes else ""))
 
 
 def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
@@ -225,13 +228,14 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
         rows.append(row)
         parts.scheduler.step(row["validation_loss"])
         improved = advance(counters, row, config)
+        kept = selected_row(rows, config.selection) is row
         if context.is_main:
-            if improved:
+            if kept:
                 export_weights(parts.model, args.out / f"{config.name}.pt", config,
                                training_summary(config, counters, rows, split))
             write_log(rows, args.out / LOG)
             save_checkpoint(args.out / CHECKPOINT, **parts.state(counters, config))
-            tqdm.write(epoch_line(row, improved))
+            tqdm.write(epoch_line(row, improved, kept))
             if skipped:
                 tqdm.write(f"warning: {skipped} optimiser step(s) skipped in epoch {epoch}: non-finite gradients")
         distributed.barrier(context)
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         distributed.teardown(context)
     if context.is_main:
         print(f"{counters.stopped or 'stopped'} after epoch {counters.epoch}; best validation loss "
-              f"{counters.best_loss:.4f} at epoch {counters.best_epoch}; weights in {args.out}")
+              f"{counters.best_loss:.4f} at epoch {counters.best_epoch}; kept weights in {args.out}")
     return 0
 
 

@@ -31,6 +31,7 @@ def test_cpu_small_configs_are_what_a_two_core_cpu_can_train(architecture):
     config = load_config(CONFIGS / f"cpu_small_{architecture}.json")
     assert (config.width, config.spacing, config.patch_size) == (16, (2.0, 2.0, 2.0), (64, 64, 64))
     assert (config.sampling, config.precision, config.flip, config.intensity) == ("tumour", "auto", True, True)
+    assert config.selection == "dice"  # a collapsed "no tumour" epoch can have the lowest loss (training.md)
     optimiser = ("lr", "betas", "eps", "weight_decay", "batch_size")
     assert [getattr(config, key) for key in optimiser] == [getattr(TrainConfig(), key) for key in optimiser]
 
@@ -45,7 +46,7 @@ def test_paper_configs_are_the_defaults(architecture):
     ({"architecture": "vnet"}, "architecture"), ({"width": 12}, "width"), ({"width": "16"}, "width"),
     ({"spacing": [2, 2]}, "spacing"), ({"patch_size": [64, 64, 0]}, "patch_size"), ({"sampling": "edge"}, "sampling"),
     ({"lr": -1}, "lr"), ({"split": [0.5, 0.2, 0.2]}, "split"), ({"precision": "fp8"}, "precision"),
-    ({"epochs": 2.5}, "epochs"), ({"learning_rate": 1e-3}, "learning_rate"),
+    ({"epochs": 2.5}, "epochs"), ({"learning_rate": 1e-3}, "learning_rate"), ({"selection": "f1"}, "selection"),
 ])
 def test_a_bad_config_is_refused_with_the_key_named(tmp_path, change, key):
     path = tmp_path / "bad.json"

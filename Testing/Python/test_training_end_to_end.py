@@ -205,7 +205,7 @@ def test_publish_an_epoch_checkpoint(workspace, straight):
                                                 "--checkpoint", str(straight / "checkpoint.pt"),
                                                 "--models-dir", str(workspace / "models-epoch"), "--id", "last"]))
     last = read_log(straight / "log.csv")[-1]
-    assert entry["training"]["chosen_epoch"] == last["epoch"] == 2
+    assert entry["training"]["best_epoch"] == last["epoch"] == 2
     assert entry["training"]["validation"]["dice_WT"] == pytest.approx(last["validation_dice_WT"])
     model, _ = load_model(workspace / "models-epoch" / "last.pt")
     state = torch.load(straight / "checkpoint.pt", weights_only=True)["model"]

@@ -13,6 +13,7 @@ from BraTSXAILib.models import build_model
 from training.checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from training.config import TrainConfig
 from training.distributed import Context
+from training.log import selected_row
 from training.loop import train_epoch, validate
 from training.stats import mean_se, paired_wilcoxon
 from training.train import Counters, advance
@@ -129,3 +130,16 @@ def test_early_stopping_counts_epochs_without_improvement_and_keeps_the_best():
     last = Counters()
     advance(last, {"epoch": 1, "validation_loss": 1.0}, TrainConfig(epochs=1))
     assert last.stopped == "maximum epochs"
+
+
+def _row(epoch: int, loss: float, dice: tuple[float, float, float]) -> dict:
+    return {"epoch": epoch, "validation_loss": loss,
+            **{f"validation_dice_{region}": value for region, value in zip(("WT", "TC", "ET"), dice)}}
+
+
+def test_selection_keeps_the_lowest_loss_or_the_highest_mean_dice():
+    rows = [_row(1, 1.0, (0.5, 0.2, 0.2)), _row(2, 0.8, (0.0, 0.0, 0.0)),  # epoch 2: collapsed to "no tumour"
+            _row(3, 0.9, (0.6, 0.3, 0.3)), _row(4, 0.95, (0.3, 0.6, 0.3))]
+    assert selected_row(rows, "loss")["epoch"] == 2
+    assert selected_row(rows, "dice")["epoch"] == 3  # mean 0.4, tied with epoch 4: the earlier one is kept
+    assert selected_row([], "dice") == {}
