@@ -106,6 +106,20 @@ def fits_whole_volume(shape: Sequence[int], width: int, device: torch.device, pr
     return whole_volume_bytes(shape, width, precision) <= MEMORY_SHARE * _free_bytes(device)
 
 
+def runs_whole_volume(shape: Sequence[int], width: int, device: torch.device, precision: str,
+                      sliding_window: bool | None) -> bool:
+    """Whether `predict` runs one pass over the whole volume: forced by `sliding_window`, or decided by memory."""
+    return fits_whole_volume(shape, width, device, precision) if sliding_window is None else not sliding_window
+
+
+def one_float32_pass(shape: Sequence[int], width: int, device: torch.device, precision: str,
+                     sliding_window: bool | None) -> bool:
+    """Whether `predict` would run the whole volume at once in float32: then any other float32 whole-volume pass
+    of the same network (the Grad-CAM pass) yields the same probabilities, and segmentation can share it."""
+    precision = resolve_precision(precision, device)
+    return precision == "float32" and runs_whole_volume(shape, width, device, precision, sliding_window)
+
+
 def window_count(shape: Sequence[int], roi: Sequence[int], overlap: float) -> int:
     """How many patches MONAI's sliding window visits (same scan rule as `sliding_window_inference`)."""
     count = 1
@@ -139,8 +153,7 @@ def predict(
     memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format).eval()
     shape = array.shape[1:]
-    if sliding_window is None:
-        sliding_window = not fits_whole_volume(shape, model.width, device, precision)
+    sliding_window = not runs_whole_volume(shape, model.width, device, precision, sliding_window)
     roi = tuple(roi_size or DEFAULT_ROI)
     total = window_count(shape, roi, overlap) if sliding_window else 1
     done = 0

@@ -23,7 +23,7 @@ from torch import nn
 
 from . import __version__
 from .errors import InputError
-from .inference import check_threshold, predict, probabilities_to_labels, resolve_device
+from .inference import check_threshold, one_float32_pass, predict, probabilities_to_labels, resolve_device
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS, REGIONS, label_classes
 from .metrics import region_metrics
@@ -247,12 +247,23 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             with _timed(timings, "preprocess"):
                 prepared[key] = preprocess(case, info.spacing, info.normalisation)
         array, geometry = prepared[key]
-        stage = f"Inference ({architecture})"
-        report(start, stage)
-        with _timed(timings, f"inference {architecture}"):
-            probabilities = predict(loaded.network, array, device, options.precision,
-                                    sliding_window=options.sliding_window, roi_size=info.patch_size,
-                                    progress=lambda done: report(start + 0.7 * share * done, stage))
+        shared = "gradcam" in options.explain and one_float32_pass(
+            array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
+        if shared:  # segment from the Grad-CAM pass: one forward pass instead of two
+            report(start, f"Inference and explanations ({architecture})")
+            with _timed(timings, f"inference and explain {architecture}"):
+                found, logits = write_explanations(writer, architecture, loaded.network.to(device).eval(), array,
+                                                   geometry, options.explain, device,
+                                                   lambda stage, at=start + 0.3 * share: report(at, stage))
+            warnings += found
+            probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
+        else:
+            stage = f"Inference ({architecture})"
+            report(start, stage)
+            with _timed(timings, f"inference {architecture}"):
+                probabilities = predict(loaded.network, array, device, options.precision,
+                                        sliding_window=options.sliding_window, roi_size=info.patch_size,
+                                        progress=lambda done: report(start + 0.7 * share * done, stage))
         report(start + 0.7 * share, f"Writing outputs ({architecture})")
         with _timed(timings, f"write {architecture}"):
             segmentations[architecture] = write_segmentation(writer, architecture, probabilities, geometry, options)
@@ -260,10 +271,10 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             report(start + 0.85 * share, f"Metrics ({architecture})")
             with _timed(timings, f"metrics {architecture}"):
                 metrics[architecture] = region_metrics(segmentations[architecture], truth, spacing)
-        if options.explain:
+        if options.explain and not shared:
             with _timed(timings, f"explain {architecture}"):
                 warnings += write_explanations(writer, architecture, loaded.network, array, geometry, options.explain,
-                                               device, lambda stage, at=start + 0.9 * share: report(at, stage))
+                                               device, lambda stage, at=start + 0.9 * share: report(at, stage))[0]
     if options.overview:
         report(0.95, "Overview")
         with _timed(timings, "overview"):

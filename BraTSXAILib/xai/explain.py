@@ -40,8 +40,11 @@ def brain_voxels(x: torch.Tensor) -> np.ndarray:
 
 def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS, method: str = "gradcam",
                     layer: str = DEFAULT_LAYER, masks: Mapping[str, np.ndarray] | None = None,
-                    ) -> tuple[list[Explanation], list[str]]:
-    """One map per class from one forward pass; targets are the predicted regions unless `masks` are given."""
+                    ) -> tuple[list[Explanation], list[str], torch.Tensor]:
+    """One map per class from one forward pass; targets are the predicted regions unless `masks` are given.
+
+    Also returns the pass's logits (1, 3, z, y, x), so that a caller can segment from the same pass.
+    """
     cam = make_cam(method, model, layer)
     if masks is None:
         targets = lambda logits: make_targets(classes, predicted_masks(logits), x.device)  # noqa: E731
@@ -69,7 +72,7 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
             "voxel_set": target.voxel_set, "range": [0.0, 1.0], "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,
         }))
-    return explanations, warnings
+    return explanations, warnings, result.logits
 
 
 def explain_attention(model: nn.Module, x: torch.Tensor, view: str = "sigmoid", forward: bool = True,

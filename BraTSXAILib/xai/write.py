@@ -33,9 +33,9 @@ def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, arc
 
 def write_explanations(writer, architecture: str, network: nn.Module, array: np.ndarray, geometry: Geometry,
                        kinds: Sequence[str], device: torch.device,
-                       progress: Callable[[str], None] | None = None) -> list[str]:
+                       progress: Callable[[str], None] | None = None) -> tuple[list[str], torch.Tensor | None]:
     """Write the requested kinds ("gradcam", "attention", "attention-softmax") through `writer`
-    (pipeline.OutputWriter); return warnings.
+    (pipeline.OutputWriter); return the warnings and the Grad-CAM pass's logits (None without Grad-CAM).
 
     Attention is written only for networks that have it (the pipeline warns when a requested kind wrote nothing);
     the first attention view written holds the default map (gate0).
@@ -43,10 +43,10 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
     report = progress or (lambda stage: None)
     x = torch.from_numpy(np.ascontiguousarray(array))[None].to(device)
     warnings: list[str] = []
-    explained = False
+    explained, logits = False, None
     if "gradcam" in kinds:
         report(f"Grad-CAM WT, TC, ET ({architecture})")
-        explanations, found = explain_gradcam(network, x)
+        explanations, found, logits = explain_gradcam(network, x)
         warnings += [f"{architecture}: {warning}" for warning in found]
         for explanation in explanations:
             _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry, architecture)
@@ -63,4 +63,4 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
     if views:
         writer.json(f"{architecture}_cbam_channel_weights.json", {"model": architecture, "levels": weights},
                     {"kind": CHANNEL_WEIGHTS_KIND, "model": architecture})
-    return warnings
+    return warnings, logits

@@ -35,7 +35,7 @@ def _grid(image):
 def test_segment_writes_every_explanation_on_the_reference_grid(registry, case_folder, tmp_path):
     models = load_models("all", "cpu", registry)
     manifest = segment_case(case_folder, tmp_path, models,
-                            SegmentOptions(explain=("gradcam", "attention"), overview=True))
+                            SegmentOptions(explain=("gradcam", "attention"), overview=True, precision="float32"))
     outputs = manifest["outputs"]
     gradcams = [e for e in outputs if e["kind"] == "gradcam"]
     assert sorted((e["model"], e["class"]) for e in gradcams) == [
@@ -61,8 +61,27 @@ def test_segment_writes_every_explanation_on_the_reference_grid(registry, case_f
     weights_entry = next(e for e in outputs if e["kind"] == "channel_weights")
     weights = json.loads((tmp_path / weights_entry["path"]).read_text())["levels"]
     assert [len(weights[f"cbam{level}"]) for level in range(4)] == [8, 16, 32, 64]
-    assert "explain attunet" in manifest["timings"] and "explain unet" in manifest["timings"]
+    assert {"inference and explain attunet", "inference and explain unet"} <= set(manifest["timings"])
+    assert not {"inference unet", "explain unet"} & set(manifest["timings"])  # one forward pass, not two
     assert {"path": "overview.png", "kind": "overview"} in outputs
+
+
+@pytest.mark.parametrize("sliding_window", [None, True])
+def test_segmenting_from_the_gradcam_pass_gives_the_same_segmentation(registry, case_folder, tmp_path,
+                                                                       sliding_window):
+    models = load_models("unet", "cpu", registry)
+    options = {"sliding_window": sliding_window, "precision": "float32"}  # bf16 inference keeps its own pass too
+    plain = segment_case(case_folder, tmp_path / "plain", models, SegmentOptions(**options))
+    explained = segment_case(case_folder, tmp_path / "explained", models, SegmentOptions(explain=("gradcam",), **options))
+    shared = "inference and explain unet" in explained["timings"]
+    assert shared == (sliding_window is None)  # a sliding-window segmentation keeps its own pass
+    for entry in plain["outputs"]:
+        first = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "plain" / entry["path"])))
+        second = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "explained" / entry["path"])))
+        if entry["kind"] == "labels":
+            assert (first == second).all()
+        else:
+            assert abs(first - second).max() <= 1e-5, entry["path"]
 
 
 def test_cli_segment_explain_and_faithfulness(registry, case_folder, tmp_path, monkeypatch, capsys):
