@@ -38,7 +38,7 @@ from .config import TrainConfig, load_config
 from .data import PatchDataset, VolumeDataset
 from .log import read_log, selected_row, validation_dice, write_log
 from .loop import train_epoch, validate
-from .split import make_split, read_split, write_split
+from .split import SPLITS, make_split, read_split, write_split
 
 CHECKPOINT, CONFIG, SPLIT, LOG = "checkpoint.pt", "config.json", "split.json", "log.csv"
 
@@ -91,8 +91,13 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def resolve_split(args: argparse.Namespace, config: TrainConfig, labelled: list[str]) -> dict:
+    """The split of a new run; a resumed run keeps its own (a given --split must then list the same cases)."""
     if args.resume:
-        return read_split(args.out / SPLIT, labelled)
+        split = read_split(args.out / SPLIT, labelled)
+        if args.split is not None and any(read_split(args.split, labelled)[name] != split[name] for name in SPLITS):
+            raise InputError("--split differs from the split the run was started with",
+                             "resume without --split, or start a new run in another --out", args.split)
+        return split
     if args.split is not None:
         return read_split(args.split, labelled)
     return make_split(labelled, config.split, config.seed)

@@ -97,6 +97,11 @@ def test_a_run_is_never_overwritten_and_resume_needs_a_checkpoint(workspace, str
     assert "already holds a run" in capsys.readouterr().err
     assert run_train(workspace, "nothing-here", "--resume") == 2
     assert "no checkpoint" in capsys.readouterr().err
+    split = json.loads((straight / "split.json").read_text())
+    swapped = {**split, "train": split["train"][1:] + split["validation"], "validation": split["train"][:1]}
+    (workspace / "swapped.json").write_text(json.dumps(swapped))
+    assert run_train(workspace, "straight", "--resume", "--split", str(workspace / "swapped.json")) == 2
+    assert "--split differs" in capsys.readouterr().err
 
 
 def test_torchrun_with_two_processes_matches_one_process(workspace, straight):
