@@ -8,7 +8,8 @@ Rule: among layers whose mean triviality stays below faithfulness.TRIVIAL_THRESH
 take the one with the highest mean pointing game (truth) over the trained networks; if no layer qualifies, take
 the layer whose highest triviality over the networks is lowest (layers with all-zero maps excluded). The table (Markdown) goes to
 stdout and, with --out, to a file. Re-run it with trained weights once they exist:
-`--weights ID_OR_FILE ... --data DIR` scores them on labelled BraTS cases (preprocessed as each model expects).
+`--weights ID_OR_FILE ... --data DIR --cases ID ...` scores them on the named labelled BraTS cases (held out from
+training; preprocessed as each model expects).
 """
 from __future__ import annotations
 
@@ -48,12 +49,14 @@ def phantom_cases(seeds: Sequence[int], shape: Sequence[int]) -> list[tuple[torc
     return network_cases([make_phantom(shape, seed=seed) for seed in seeds])
 
 
-def labelled_cases(folder: Path, count: int) -> list:
-    """The first `count` cases with a ground truth in a folder of BraTS cases, loaded."""
-    sources = [source for source in discover_cases(folder) if source.label_path is not None][:count]
-    if not sources:
-        raise InputError("no labelled cases found", "give a folder of BraTS cases with _seg files", folder)
-    return [load_case(source) for source in sources]
+def labelled_cases(folder: Path, case_ids: Sequence[str]) -> list:
+    """The named cases of a folder of BraTS cases, loaded; each must have a ground truth (score held-out cases)."""
+    sources = {source.case_id: source for source in discover_cases(folder) if source.label_path is not None}
+    missing = [case_id for case_id in case_ids if case_id not in sources]
+    if missing or not case_ids:
+        raise InputError(f"no labelled case {', '.join(missing) or '(none named)'} in the folder",
+                         "name held-out cases with _seg files, e.g. a run's validation cases", folder)
+    return [load_case(sources[case_id]) for case_id in case_ids]
 
 
 def train_lightly(model: torch.nn.Module, cases: Sequence[tuple[torch.Tensor, np.ndarray]], steps: int,
@@ -131,13 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", nargs="*", default=(), help="trained weights files or registry ids to score "
                         "instead of training on phantoms")
     parser.add_argument("--data", type=Path, help="with --weights: folder of labelled BraTS cases to score on")
-    parser.add_argument("--cases", type=int, default=3, help="with --data: how many cases")
+    parser.add_argument("--cases", nargs="*", default=(), help="with --data: ids of held-out cases to score on")
     parser.add_argument("--out", type=Path, help="also write the Markdown table here")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     results, trained = {}, {}
     if args.weights:
-        loaded = labelled_cases(args.data, args.cases) if args.data else None
+        try:
+            loaded = labelled_cases(args.data, args.cases) if args.data else None
+        except InputError as error:
+            print(error.one_line(), file=sys.stderr)
+            return 2
         for selector in args.weights:
             model, info = load_model(selector, "cpu")
             test = (network_cases(loaded, info.spacing, info.normalisation) if loaded

@@ -1,7 +1,11 @@
 """The rule that picks the default layer: best pointing game among layers that do not repeat the prediction."""
 from __future__ import annotations
 
-from BraTSXAILib.xai.choose_layer import choose
+import pytest
+
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.phantom import write_phantom
+from BraTSXAILib.xai.choose_layer import choose, labelled_cases
 from BraTSXAILib.xai.layers import PRESETS
 
 
@@ -33,3 +37,13 @@ def test_without_a_non_trivial_layer_the_least_trivial_layer_with_maps_is_chosen
                             "decoder.0": 1.0, "final": 1.0}),
     }
     assert choose(trained) == "decoder.1"
+
+
+def test_real_cases_are_chosen_by_id_so_that_held_out_cases_are_scored(tmp_path):
+    for case_id in ("Train1", "Held1", "Held2"):
+        write_phantom(tmp_path, case_id, shape=(16, 18, 16), seed=len(case_id))
+    assert [case.case_id for case in labelled_cases(tmp_path, ["Held2", "Held1"])] == ["Held2", "Held1"]
+    with pytest.raises(InputError, match="Held3"):
+        labelled_cases(tmp_path, ["Held1", "Held3"])
+    with pytest.raises(InputError, match="none named"):
+        labelled_cases(tmp_path, [])
