@@ -33,8 +33,8 @@ from slicer.util import VTKObservationMixin
 
 from BraTSXAIHelpers import agreement, dependencies, geometry, inputs, manifest, paths, progress
 from BraTSXAIHelpers.command import (
+    DEFAULT_EXPLANATIONS,
     DEVICE_CHOICES,
-    EXPLANATIONS,
     MODEL_CHOICES,
     SegmentOptions,
     argv_text,
@@ -95,6 +95,7 @@ class BraTSXAIParameterNode:
     model: Annotated[str, Choice(list(MODEL_CHOICES))] = "All three"
     gradcam: bool = True
     attention: bool = True
+    attentionSoftmax: bool = False
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "Automatic"
 
 
@@ -244,7 +245,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             parameters = self._parameterNode
             options = SegmentOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
-                                                 parameters.device)
+                                                 parameters.device, parameters.attentionSoftmax)
             self.ui.logTextEdit.clear()
             self._run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
         except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
@@ -493,12 +494,12 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         """Delete a run's temporary files (nodes hold their own copies of the data)."""
         shutil.rmtree(run.workDir, ignore_errors=True)
 
-    def segment(self, t1, t1ce, t2, flair, model: str = "all", explain=EXPLANATIONS, device: str = "auto",
+    def segment(self, t1, t1ce, t2, flair, model: str = "all", explain=DEFAULT_EXPLANATIONS, device: str = "auto",
                 groundTruth=None, onEvent: Optional[Callable] = None) -> SegmentationResult:
         """Segment and explain one case, blocking until done; for the Python console and tests.
 
         `model` is a `brats-xai --model` selector: unet, resunet, attunet, all, a registry id or a weights path.
-        `explain` holds "gradcam" and/or "attention"; `device` is auto, cpu or cuda. Raises RuntimeError on failure.
+        `explain` holds "gradcam", "attention" and/or "attention-softmax"; `device` is auto, cpu or cuda. Raises RuntimeError on failure.
         """
         if not self.ensureDependencies(askConfirmation=True):
             raise RuntimeError("the required Python packages are not installed")

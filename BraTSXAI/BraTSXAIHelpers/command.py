@@ -15,7 +15,8 @@ from pathlib import Path
 # Labels shown in the module (and stored in its parameter node) -> command-line values.
 MODEL_CHOICES = {"All three": "all", "UNet": "unet", "Residual UNet": "resunet", "Attention UNet": "attunet"}
 DEVICE_CHOICES = {"Automatic": "auto", "CPU": "cpu", "GPU (CUDA)": "cuda"}
-EXPLANATIONS = ("gradcam", "attention")
+EXPLANATIONS = ("gradcam", "attention", "attention-softmax")
+DEFAULT_EXPLANATIONS = ("gradcam", "attention")
 ATTENTION_MODELS = ("attunet", "all")  # only the Attention UNet has attention gates to show
 
 
@@ -24,7 +25,7 @@ class SegmentOptions:
     """What to run: a `--model` selector (architecture, `all`, registry id or weights path), explanations, device."""
 
     model: str = "all"
-    explain: tuple[str, ...] = EXPLANATIONS
+    explain: tuple[str, ...] = DEFAULT_EXPLANATIONS
     device: str = "auto"
 
     def __post_init__(self):
@@ -37,12 +38,14 @@ class SegmentOptions:
             raise ValueError("no model given")
 
     @classmethod
-    def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str) -> "SegmentOptions":
+    def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str,
+                    attention_softmax: bool = False) -> "SegmentOptions":
         """Options from the module's widgets; attention maps are asked for only when an Attention UNet runs."""
         model = MODEL_CHOICES[model_label]
-        explain = tuple(
-            e for e, wanted in (("gradcam", gradcam), ("attention", attention and model in ATTENTION_MODELS)) if wanted
-        )
+        gated = model in ATTENTION_MODELS
+        wishes = (("gradcam", gradcam), ("attention", attention and gated),
+                  ("attention-softmax", attention_softmax and gated))
+        explain = tuple(e for e, wanted in wishes if wanted)
         return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label])
 
 

@@ -94,7 +94,8 @@ def _target(output: dict) -> str:
     if output.get("class"):
         return str(output["class"])
     if "level" in output:
-        return f"{output.get('map', 'gate')} {output['level']}"
+        view = " softmax" if output.get("view") == "softmax" else ""  # beside the sigmoid map of the same gate
+        return f"{output.get('map', 'gate')} {output['level']}{view}"
     return ""
 
 

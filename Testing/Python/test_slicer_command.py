@@ -49,14 +49,15 @@ def test_paths_are_absolute_because_the_child_runs_in_the_project_root(tmp_path,
     assert Path(command[4]).is_absolute() and Path(command[command.index("--out") + 1]).is_absolute()
 
 
-@pytest.mark.parametrize("model_label, gradcam, attention, explain", [
-    ("All three", True, True, ("gradcam", "attention")),
-    ("Attention UNet", False, True, ("attention",)),
-    ("UNet", True, True, ("gradcam",)),  # a plain UNet has no attention gates to show
-    ("Residual UNet", False, False, ()),
+@pytest.mark.parametrize("model_label, gradcam, attention, softmax, explain", [
+    ("All three", True, True, False, ("gradcam", "attention")),
+    ("Attention UNet", False, True, True, ("attention", "attention-softmax")),
+    ("All three", False, False, True, ("attention-softmax",)),
+    ("UNet", True, True, True, ("gradcam",)),  # a plain UNet has no attention gates to show
+    ("Residual UNet", False, False, False, ()),
 ])
-def test_options_from_the_widgets(model_label, gradcam, attention, explain):
-    options = SegmentOptions.from_labels(model_label, gradcam, attention, "GPU (CUDA)")
+def test_options_from_the_widgets(model_label, gradcam, attention, softmax, explain):
+    options = SegmentOptions.from_labels(model_label, gradcam, attention, "GPU (CUDA)", softmax)
     assert (options.model, options.explain, options.device) == (MODEL_CHOICES[model_label], explain, "cuda")
 
 

@@ -29,7 +29,9 @@ EXAMPLE = {  # the example of docs/INTERFACES.md, with every kind the module sho
         {"path": "unet_gradcam_ET.nii.gz", "kind": "gradcam", "model": "unet", "class": "ET", "method": "gradcam",
          "layer": "decoder.1", "range": [0, 1], "raw_range": [0, 3.2], "colormap": "Magma", "empty": True},
         {"path": "attunet_attention_gate0.nii.gz", "kind": "attention", "model": "attunet", "level": 0,
-         "map": "gate", "range": [0, 1], "colormap": "Inferno"},
+         "map": "gate", "view": "sigmoid", "range": [0, 1], "colormap": "Inferno"},
+        {"path": "attunet_attention_softmax_gate0.nii.gz", "kind": "attention", "model": "attunet", "level": 0,
+         "map": "gate", "view": "softmax", "range": [0, 1], "colormap": "Inferno"},
         {"path": "unet_uncertainty.nii.gz", "kind": "uncertainty", "model": "unet", "range": [0, 0.25]},
         {"path": "overview.png", "kind": "overview"},
     ],
@@ -54,10 +56,12 @@ def test_example_manifest(tmp_path):
         (1, "necrotic core", (1.0, 0.0, 0.0)), (2, "edema", (0.0, 1.0, 0.0)), (4, "enhancing tumour", (1.0, 1.0, 0.0))]
     names = [o.name for o in plan.overlays]
     assert names == ["Brats18_2013_20_1 UNet probability WT", "Brats18_2013_20_1 UNet Grad-CAM ET",
-                     "Brats18_2013_20_1 Attention UNet attention gate 0", "Brats18_2013_20_1 UNet uncertainty"]
-    probability, gradcam, attention, uncertainty = plan.overlays
-    assert [o.kind for o in plan.overlays] == ["probability", "gradcam", "attention", "uncertainty"]
-    assert [o.is_explanation for o in plan.overlays] == [False, True, True, False]
+                     "Brats18_2013_20_1 Attention UNet attention gate 0",
+                     "Brats18_2013_20_1 Attention UNet attention gate 0 softmax", "Brats18_2013_20_1 UNet uncertainty"]
+    probability, gradcam, attention, softmax, uncertainty = plan.overlays
+    assert [o.kind for o in plan.overlays] == ["probability", "gradcam", "attention", "attention", "uncertainty"]
+    assert [o.is_explanation for o in plan.overlays] == [False, True, True, True, False]
+    assert softmax.target == "gate 0 softmax"
     assert (gradcam.colormap, gradcam.blank, gradcam.target) == ("Magma", True, "ET")
     assert (attention.model, attention.target, attention.blank) == ("attunet", "gate 0", False)
     assert uncertainty.colormap == DEFAULT_COLORMAP
