@@ -7,7 +7,7 @@ recall and F1, the BCE-Dice loss (in network space, on probabilities clamped to 
 inference seconds (the network's forward passes only).
 
 Writes `EVAL/<model>_<split>.csv` (one row per case) and `EVAL/summary.csv` (mean and standard error of every
-column per model and split). A model is a run folder of `training.train` (its weights and split) or a weights file.
+column per model and split; rows of models and splits evaluated earlier into the same folder are kept). A model is a run folder of `training.train` (its weights and split) or a weights file.
 """
 from __future__ import annotations
 
@@ -146,8 +146,19 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
             write_rows(model_rows, args.out / f"{model}_{name}.csv")
             summary += summarise(model_rows, name)
     if summary:
-        write_rows(summary, args.out / "summary.csv")
+        write_rows(merged_summary(args.out / "summary.csv", summary), args.out / "summary.csv")
     return summary
+
+
+def merged_summary(path: Path, new: list[dict]) -> list[dict]:
+    """The new rows after the old file's rows of every other (model, split), so that evaluating one more model
+    or split into the same folder adds to its summary instead of replacing it."""
+    if not path.exists():
+        return new
+    replaced = {(row["model"], row["split"]) for row in new}
+    with open(path, newline="") as handle:
+        kept = [row for row in csv.DictReader(handle) if (row["model"], row["split"]) not in replaced]
+    return kept + new
 
 
 def main(argv: list[str] | None = None) -> int:
