@@ -3,7 +3,7 @@
 A model is named by a registry id (`unet-brats18-w16`), by an architecture (`unet`, `resunet`, `attunet`: the
 registry's default entry for it), by `all` (the default entry of every architecture that has one), or by a path
 to a weights file. A registry entry's file is looked for beside the registry (`Resources/Models/` for the bundled
-one; env `BRATSXAI_REGISTRY` names another registry) and then in the user cache folder
+one, or `<prefix>/share/brats-xai/Models/` after a wheel install; env `BRATSXAI_REGISTRY` names another registry) and then in the user cache folder
 (env `BRATSXAI_MODELS`, else `~/.cache/brats-xai/models`). Their sha256 must match the registry before they are
 opened, and they are always opened with `torch.load(weights_only=True)`, so a file can hold tensors, never code.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import site
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,7 +24,19 @@ from .models import ARCHITECTURES, build_model
 from .outputs import atomic_write, read_json
 
 REGISTRY_FORMAT = "brats-xai-registry/1"
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "Resources" / "Models"
+SOURCE_MODELS = Path(__file__).resolve().parents[1] / "Resources" / "Models"  # checkout, editable install, Slicer
+INSTALLED_MODELS = Path("share") / "brats-xai" / "Models"  # under the install prefix, where a wheel puts them
+
+
+def bundled_models_dir(source: Path = SOURCE_MODELS,
+                       prefixes: tuple[Path, ...] = (Path(sys.prefix), Path(site.USER_BASE or sys.prefix))) -> Path:
+    """Resources/Models beside the package if it holds a registry, else the copy a wheel installed under a prefix
+    (the environment's, then the user's); the source folder when neither has one, so messages name a real place."""
+    candidates = [source] + [prefix / INSTALLED_MODELS for prefix in prefixes]
+    return next((folder for folder in candidates if (folder / "registry.json").is_file()), source)
+
+
+BUNDLED_DIR = bundled_models_dir()
 REGISTRY_ENV = "BRATSXAI_REGISTRY"
 CACHE_ENV = "BRATSXAI_MODELS"
 WEIGHTS_SUFFIXES = (".pt", ".pth")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..labels import REGIONS
 from ..models import ARCHITECTURES
 from ..weights import cache_dir, default_entry, find_weights_file, load_registry, registry_path, sha256_of
 
@@ -20,6 +21,19 @@ def _state(entry) -> tuple[str, str | None]:
     if path is None:
         return "not installed", None
     return ("installed" if sha256_of(path) == entry.sha256 else "damaged (sha256 mismatch)"), str(path)
+
+
+def validation_line(validation: dict) -> str:
+    """`Dice WT 0.61 TC 0.46 ET 0.51, HD95 WT 42 ... mm, forward 0.89 s` from a registry entry's validation scores."""
+    parts = []
+    for metric, label, digits, unit in (("dice", "Dice", 2, ""), ("jaccard", "Jaccard", 2, ""), ("hd95", "HD95", 0, " mm")):
+        values = [f"{region} {validation[f'{metric}_{region}']:.{digits}f}" for region in REGIONS
+                  if isinstance(validation.get(f"{metric}_{region}"), (int, float))]
+        if values:
+            parts.append(f"{label} {' '.join(values)}{unit}")
+    if isinstance(validation.get("seconds"), (int, float)):
+        parts.append(f"forward {validation['seconds']:.2f} s")
+    return ", ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,12 +54,11 @@ def run(args: argparse.Namespace) -> int:
               "training/ toolkit and register them, or pass --model path/to/weights.pt.")
         return 0
     for row in rows:
-        scores = " ".join(f"{k.replace('dice_', '')} {v:.3f}" for k, v in row["validation"].items()
-                          if isinstance(v, (int, float)))
+        scores = validation_line(row["validation"])
         spacing = "native" if row["spacing"] is None else "×".join(f"{s:g}" for s in row["spacing"]) + " mm"
         print(f"{'*' if row['default'] else ' '} {row['id']}: {row['architecture']} width {row['width']}, "
               f"spacing {spacing}, {row['state']}" + (f" ({row['path']})" if row["path"] else ""))
         if row["trained_on"] or scores:
-            print(f"    trained on {row['trained_on'] or '?'}" + (f"; validation Dice {scores}" if scores else ""))
+            print(f"    trained on {row['trained_on'] or '?'}" + (f"; validation {scores}" if scores else ""))
     print("* = used for --model <architecture> and --model all")
     return 0

@@ -108,6 +108,14 @@ def test_models_lists_registry(registry, capsys):
     assert [row["state"] for row in rows] == ["installed"] * 3
 
 
+def test_validation_scores_are_listed_by_metric():
+    from BraTSXAILib.commands.models import validation_line
+
+    scores = {"dice_WT": 0.614, "dice_TC": 0.464, "dice_ET": 0.512, "hd95_WT": 42.4, "seconds": 0.888}
+    assert validation_line(scores) == "Dice WT 0.61 TC 0.46 ET 0.51, HD95 WT 42 mm, forward 0.89 s"
+    assert validation_line({}) == ""
+
+
 def test_empty_registry_is_said_plainly(tmp_path, monkeypatch, case, capsys):
     monkeypatch.setenv(REGISTRY_ENV, str(write_registry(tmp_path, [])))
     status, stdout, _ = run_cli(capsys, "models")

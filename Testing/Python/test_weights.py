@@ -11,7 +11,9 @@ from BraTSXAILib.models import build_model
 from BraTSXAILib.weights import (
     BUNDLED_DIR,
     CACHE_ENV,
+    INSTALLED_MODELS,
     REGISTRY_ENV,
+    bundled_models_dir,
     load_model,
     load_registry,
     read_weights,
@@ -33,6 +35,21 @@ def test_bundled_registry_is_valid():
     entries = load_registry(BUNDLED_DIR / "registry.json")
     for entry in entries:
         assert entry.sha256 and (entry.file or entry.url)
+
+
+def test_bundled_models_are_found_in_the_checkout_or_where_a_wheel_installed_them(tmp_path):
+    source, environment, user = tmp_path / "Resources" / "Models", tmp_path / "venv", tmp_path / "home" / ".local"
+    prefixes = (environment, user)
+    assert bundled_models_dir(source, prefixes) == source  # nowhere: name the checkout's folder
+    (user / INSTALLED_MODELS).mkdir(parents=True)
+    (user / INSTALLED_MODELS / "registry.json").write_text("{}")
+    assert bundled_models_dir(source, prefixes) == user / INSTALLED_MODELS
+    (environment / INSTALLED_MODELS).mkdir(parents=True)
+    (environment / INSTALLED_MODELS / "registry.json").write_text("{}")
+    assert bundled_models_dir(source, prefixes) == environment / INSTALLED_MODELS
+    source.mkdir(parents=True)
+    (source / "registry.json").write_text("{}")
+    assert bundled_models_dir(source, prefixes) == source
 
 
 def test_selectors_pick_registry_defaults(registry):
