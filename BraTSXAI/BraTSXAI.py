@@ -499,7 +499,8 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic):
         """Segment and explain one case, blocking until done; for the Python console and tests.
 
         `model` is a `brats-xai --model` selector: unet, resunet, attunet, all, a registry id or a weights path.
-        `explain` holds "gradcam", "attention" and/or "attention-softmax"; `device` is auto, cpu or cuda. Raises RuntimeError on failure.
+        `explain` holds "gradcam", "attention" and/or "attention-softmax"; `device` is auto, cpu or cuda.
+        Raises RuntimeError on failure.
         """
         if not self.ensureDependencies(askConfirmation=True):
             raise RuntimeError("the required Python packages are not installed")

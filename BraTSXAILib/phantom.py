@@ -41,10 +41,10 @@ NAMINGS = {
     "2018": {"t1": "_t1", "t1ce": "_t1ce", "t2": "_t2", "flair": "_flair", "seg": "_seg"},
     "2023": {"t1": "-t1n", "t1ce": "-t1c", "t2": "-t2w", "flair": "-t2f", "seg": "-seg"},
 }
-ENHANCING_LABEL = {"2018": 4, "2023": 3}
+ENHANCING_LABEL = {"2018": 4, "2023": 3}  # BraTS 2023+ label maps number enhancing tumour 3
 # An adult-sized field of view (144×168×144 mm at 1.5 mm, a brain of about 1.5 L as in BraTS) for the demo;
 # the smaller default keeps tests fast.
-ADULT_SHAPE = (96, 112, 96)  # BraTS 2023+ label maps number enhancing tumour 3
+ADULT_SHAPE = (96, 112, 96)
 
 
 def _smooth_noise(rng: np.random.Generator, shape: Sequence[int], sigma: float) -> np.ndarray:

@@ -189,7 +189,7 @@ def write_segmentation(writer: OutputWriter, architecture: str, probabilities: n
 
 def _missing_explanations(options: SegmentOptions, entries: list[dict], models: Sequence[LoadedModel]) -> list[str]:
     """Warnings for requested explanation kinds that produced no output."""
-    produced = {entry["kind"] for entry in entries} | {explanation_name(entry) for entry in entries}
+    produced = {explanation_name(entry) for entry in entries}
     names = ", ".join(m.info.architecture for m in models)
     return [f"{method} explanations were requested but none were written (models: {names})"
             for method in options.explain if method not in produced]

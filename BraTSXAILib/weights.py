@@ -3,9 +3,10 @@
 A model is named by a registry id (`unet-brats18-w16`), by an architecture (`unet`, `resunet`, `attunet`: the
 registry's default entry for it), by `all` (the default entry of every architecture that has one), or by a path
 to a weights file. A registry entry's file is looked for beside the registry (`Resources/Models/` for the bundled
-one, or `<prefix>/share/brats-xai/Models/` after a wheel install; env `BRATSXAI_REGISTRY` names another registry) and then in the user cache folder
-(env `BRATSXAI_MODELS`, else `~/.cache/brats-xai/models`). Their sha256 must match the registry before they are
-opened, and they are always opened with `torch.load(weights_only=True)`, so a file can hold tensors, never code.
+one, or `<prefix>/share/brats-xai/Models/` after a wheel install; env `BRATSXAI_REGISTRY` names another registry)
+and then in the user cache folder (env `BRATSXAI_MODELS`, else `~/.cache/brats-xai/models`). Their sha256 must
+match the registry before they are opened, and they are always opened with `torch.load(weights_only=True)`, so a
+file can hold tensors, never code.
 """
 from __future__ import annotations
 

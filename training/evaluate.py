@@ -7,7 +7,8 @@ recall and F1, the BCE-Dice loss (in network space, on probabilities clamped to 
 inference seconds (the network's forward passes only).
 
 Writes `EVAL/<model>_<split>.csv` (one row per case) and `EVAL/summary.csv` (mean and standard error of every
-column per model and split; rows of models and splits evaluated earlier into the same folder are kept). A model is a run folder of `training.train` (its weights and split) or a weights file.
+column per model and split; rows of models and splits evaluated earlier into the same folder are kept). A model
+is a run folder of `training.train` (its weights and split) or a weights file.
 """
 from __future__ import annotations
 

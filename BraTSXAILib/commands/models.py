@@ -26,7 +26,8 @@ def _state(entry) -> tuple[str, str | None]:
 def validation_line(validation: dict) -> str:
     """`Dice WT 0.61 TC 0.46 ET 0.51, HD95 WT 42 ... mm, forward 0.89 s` from a registry entry's validation scores."""
     parts = []
-    for metric, label, digits, unit in (("dice", "Dice", 2, ""), ("jaccard", "Jaccard", 2, ""), ("hd95", "HD95", 0, " mm")):
+    metrics = (("dice", "Dice", 2, ""), ("jaccard", "Jaccard", 2, ""), ("hd95", "HD95", 0, " mm"))
+    for metric, label, digits, unit in metrics:
         values = [f"{region} {validation[f'{metric}_{region}']:.{digits}f}" for region in REGIONS
                   if isinstance(validation.get(f"{metric}_{region}"), (int, float))]
         if values:

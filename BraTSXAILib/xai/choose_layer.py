@@ -6,8 +6,8 @@ after light training, every preset layer is scored by
 - triviality (correlation with the logit map where the map is positive: near 1 = it only repeats the prediction).
 Rule: among layers whose mean triviality stays below faithfulness.TRIVIAL_THRESHOLD for every trained network,
 take the one with the highest mean pointing game (truth) over the trained networks; if no layer qualifies, take
-the layer whose highest triviality over the networks is lowest (layers with all-zero maps excluded). The table (Markdown) goes to
-stdout and, with --out, to a file. Re-run it with trained weights once they exist:
+the layer whose highest triviality over the networks is lowest (layers with all-zero maps excluded). The table
+(Markdown) goes to stdout and, with --out, to a file. Re-run it with trained weights once they exist:
 `--weights ID_OR_FILE ... --data DIR --cases ID ...` scores them on the named labelled BraTS cases (held out from
 training; preprocessed as each model expects).
 """
@@ -145,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as error:
             print(error.one_line(), file=sys.stderr)
             return 2
+        phantoms = None if loaded else phantom_cases(range(100, 100 + args.test_seeds), args.shape)
         for selector in args.weights:
             model, info = load_model(selector, "cpu")
-            test = (network_cases(loaded, info.spacing, info.normalisation) if loaded
-                    else phantom_cases(range(100, 100 + args.test_seeds), args.shape))
+            test = network_cases(loaded, info.spacing, info.normalisation) if loaded else phantoms
             print(f"{info.id}: scoring on {len(test)} cases", file=sys.stderr, flush=True)
             trained[info.id] = results[(info.id, "trained weights")] = score_layers(model, test, args.method)
     else:

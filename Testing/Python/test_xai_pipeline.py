@@ -72,7 +72,8 @@ def test_segmenting_from_the_gradcam_pass_gives_the_same_segmentation(registry, 
     models = load_models("unet", "cpu", registry)
     options = {"sliding_window": sliding_window, "precision": "float32"}  # bf16 inference keeps its own pass too
     plain = segment_case(case_folder, tmp_path / "plain", models, SegmentOptions(**options))
-    explained = segment_case(case_folder, tmp_path / "explained", models, SegmentOptions(explain=("gradcam",), **options))
+    explained = segment_case(case_folder, tmp_path / "explained", models,
+                             SegmentOptions(explain=("gradcam",), **options))
     shared = "inference and explain unet" in explained["timings"]
     assert shared == (sliding_window is None)  # a sliding-window segmentation keeps its own pass
     for entry in plain["outputs"]:
