@@ -32,6 +32,20 @@ class Discovered:
     error: InputError | None = None
 
 
+def labelled_sources(folder: Path) -> tuple[dict[str, CaseSource], dict[str, InputError]]:
+    """The labelled cases of a folder of BraTS cases by id, and the case folders that cannot be used (a missing
+    modality, two files of one), with why: training and evaluation report those and go on with the others."""
+    sources, broken = {}, {}
+    for found in find_cases([folder]):
+        if found.error is not None:
+            broken[found.case_id] = found.error
+        elif found.source.label_path is not None:
+            sources[found.case_id] = found.source
+    if not sources:
+        raise InputError("no labelled cases found", "each case folder needs its <id>_seg (or -seg) label file", folder)
+    return sources, broken
+
+
 def _has_images(folder: Path) -> bool:
     return any(child.is_file() and modality_of(child) is not None for child in folder.iterdir())
 
@@ -94,7 +108,7 @@ def _one_case(case: Discovered, folder: Path, models: Sequence[LoadedModel], opt
         if not several:
             raise case.error
         return CaseResult(case.case_id, "failed", error=case.error)
-    if not redo and is_finished(folder, models):
+    if not redo and is_finished(folder, models, options):
         return CaseResult(case.case_id, "skipped", folder / MANIFEST)
     try:
         segment_case(case.source, folder, models, options, report)

@@ -19,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 
 from .errors import InputError
-from .labels import regions_to_labels
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "bf16")
@@ -76,7 +74,8 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if cpu_has_native_bf16() else "float32"
 
 
-def _autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for a resolved precision (`float32`, `bf16`, `float16`); inference and training share it."""
     if precision == "float32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -160,7 +159,7 @@ def predict(
 
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
         nonlocal done
-        with _autocast(device, precision):
+        with autocast(device, precision):
             logits = model(batch.to(device).contiguous(memory_format=memory_format))
         done += 1
         if progress is not None:
@@ -170,18 +169,14 @@ def predict(
     inputs = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None]
     with torch.inference_mode():
         if sliding_window:
+            from monai.inferers import sliding_window_inference  # MONAI costs 1–2 s to import: only when needed
+
             output = sliding_window_inference(
                 inputs, roi, 1, probabilities, overlap=overlap, mode="gaussian", sw_device=device, device="cpu"
             )
         else:
             output = probabilities(inputs)
     return output[0].float().cpu().numpy()
-
-
-def probabilities_to_labels(probabilities: np.ndarray, threshold: float = 0.5, et_label: int = 4) -> np.ndarray:
-    """BraTS label map (uint8) from WT/TC/ET probabilities: each region where p ≥ threshold, then nested."""
-    check_threshold(threshold)
-    return regions_to_labels(probabilities >= threshold, et_label)
 
 
 def check_threshold(threshold: float) -> None:

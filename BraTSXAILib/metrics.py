@@ -4,7 +4,11 @@ Empty-region conventions (stated once, used everywhere):
 - Dice, Jaccard, precision, recall, F1: a ratio whose denominator is zero is 1.0 when prediction and truth
   are both empty (nothing to find, nothing found) and 0.0 otherwise.
 - HD95: 0.0 mm when both are empty; when exactly one is empty, the length of the image's diagonal in mm
-  (the largest distance possible inside the volume; 373.4 mm for a 240×240×155 1 mm BraTS grid).
+  (the largest distance possible inside the volume; √(240² + 240² + 155²) = 373.13 mm for a 240×240×155 1 mm BraTS
+  grid).
+
+Every region also reports its voxel counts (`tp_WT`, `fp_WT`, `fn_WT`, `tn_WT`, ...), so that scores can be pooled
+over cases and regions as the study's classification table pools them (training/report.py).
 """
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from monai.metrics import compute_hausdorff_distance
 
 from .labels import REGIONS, labels_to_regions
 
@@ -68,6 +71,8 @@ def hd95(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (
         return 0.0
     if has_prediction != has_truth:
         return float(np.linalg.norm(np.asarray(prediction.shape) * np.asarray(spacing, dtype=float)))
+    from monai.metrics import compute_hausdorff_distance  # MONAI costs 1–2 s to import: only when needed
+
     with warnings.catch_warnings():  # MONAI 1.5+ warns about its own internal use of a deprecated argument
         warnings.simplefilter("ignore", FutureWarning)
         distance = compute_hausdorff_distance(
@@ -85,10 +90,12 @@ def region_metrics(
     spacing: Sequence[float] = (1.0, 1.0, 1.0),
     with_hd95: bool = True,
 ) -> dict[str, float]:
-    """All metrics for WT/TC/ET of two BraTS label maps, flat keys like `dice_WT`, `hd95_ET`."""
+    """All metrics for WT/TC/ET of two BraTS label maps, flat keys like `dice_WT`, `hd95_ET`, `tp_TC`."""
     predicted, true = labels_to_regions(prediction_labels), labels_to_regions(truth_labels)
     scores: dict[str, float] = {}
     for index, region in enumerate(REGIONS):
+        counts = confusion(predicted[index], true[index])
+        scores.update({f"{name}_{region}": count for name, count in zip(("tp", "fp", "fn", "tn"), counts)})
         scores[f"dice_{region}"] = dice(predicted[index], true[index])
         scores[f"jaccard_{region}"] = jaccard(predicted[index], true[index])
         if with_hd95:

@@ -1,7 +1,8 @@
 """A one-glance PNG of a result: axial, coronal and sagittal slices through the tumour, with the overlays.
 
-Rows: FLAIR and T1ce with each segmentation's labels, then one row per heatmap (over T1ce), then one row per
-Attention UNet with its CBAM channel weights (levels × channels, one image). Slices cross at the
+Rows: FLAIR and T1ce with each segmentation's labels, then one row per heatmap (over T1ce; Grad-CAM, attention,
+and the primary result's uncertainty), then one row per Attention UNet with its CBAM channel weights (levels ×
+channels, one image), then a bar chart of the modality shares per network and region. Slices cross at the
 centre of the first segmentation's tumour (the volume's centre when it has none). Arrays are (z, y, x) on the
 reference grid; on a BraTS (LPS) grid axial slices show anterior up and the patient's left on the right.
 """
@@ -74,6 +75,25 @@ def _channel_weights_row(figure, row_axes, model: str, levels: Mapping[str, Sequ
     figure.colorbar(image, ax=axis, fraction=0.03).ax.tick_params(colors="white", labelsize=7)
 
 
+def _modality_row(figure, row_axes, importance: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
+    """One bar chart across the row: per network and region, the share of evidence of each sequence."""
+    for axis in row_axes:
+        axis.remove()
+    axis = figure.add_subplot(row_axes[0].get_gridspec()[row_axes[0].get_subplotspec().rowspan.start, :])
+    groups = [(model, region, shares) for model, regions in importance.items() for region, shares in regions.items()]
+    sequences = list(groups[0][2]) if groups else []
+    width = 0.8 / max(len(sequences), 1)
+    for index, sequence in enumerate(sequences):
+        axis.bar(np.arange(len(groups)) + index * width, [shares[sequence] for _, _, shares in groups], width,
+                 label=sequence)
+    axis.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [f"{m}\n{r}" for m, r, _ in groups], fontsize=6)
+    axis.set_ylim(0, 1)
+    axis.tick_params(colors="white", labelsize=6)
+    axis.set_title("share of evidence per sequence (modality attribution)", color="white", fontsize=8)
+    axis.legend(fontsize=6, ncols=len(sequences), loc="upper right")
+    axis.set_facecolor("black")
+
+
 def write_overview(
     path: str | Path,
     images: Mapping[str, np.ndarray],
@@ -82,10 +102,12 @@ def write_overview(
     heatmaps: Mapping[str, np.ndarray] | None = None,
     et_label: int = 4,
     channel_weights: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    modality: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> Path:
     """Write the PNG. `images` needs "flair" and "t1ce"; `spacing` is in array order (z, y, x) mm.
 
-    `channel_weights`: {model: {"cbam0": [weight per channel], ...}} as written by the explanation outputs.
+    `channel_weights`: {model: {"cbam0": [weight per channel], ...}} as written by the explanation outputs;
+    `modality`: the manifest's `modality_importance`, drawn as one bar-chart row at the end.
     """
     figure_class, listed_colormap = _matplotlib()
     heatmaps = heatmaps or {}
@@ -101,11 +123,13 @@ def write_overview(
     for label in label_classes(et_label):
         colours[label["value"]] = [*label["color"], 0.45]
     label_colormap = listed_colormap(colours)
-    figure = figure_class(figsize=(3 * PANEL_INCHES, (len(rows) + len(channel_weights)) * PANEL_INCHES),
-                          facecolor="black")
-    axes = figure.subplots(len(rows) + len(channel_weights), 3, squeeze=False)
+    extra = len(channel_weights) + bool(modality)
+    figure = figure_class(figsize=(3 * PANEL_INCHES, (len(rows) + extra) * PANEL_INCHES), facecolor="black")
+    axes = figure.subplots(len(rows) + extra, 3, squeeze=False)
     for row, (model, levels) in enumerate(channel_weights.items(), start=len(rows)):
         _channel_weights_row(figure, axes[row], model, levels)
+    if modality:
+        _modality_row(figure, axes[-1], modality)
     windows = {name: _window(volume) for name, volume in images.items()}
     aspects = _aspects(spacing)
     for row, (title, modality, labels, heatmap) in enumerate(rows):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,23 +24,26 @@ from torch import nn
 
 from . import __version__
 from .errors import InputError
-from .inference import check_threshold, one_float32_pass, predict, probabilities_to_labels, resolve_device
+from .inference import check_threshold, one_float32_pass, predict, resolve_device
 from .io import MODALITIES, Case, CaseSource, load_case
-from .labels import ET_LABELS, REGIONS, label_classes
+from .labels import ET_LABELS
 from .metrics import region_metrics
-from .outputs import write_image, write_json
-from .overview import write_overview
 from .plausibility import input_warnings
+from .postprocess import LabelRule, labels_from_probabilities, reference_probabilities, segment_probabilities
 from .preprocess import Geometry, preprocess
-from .weights import ModelInfo, load_model, resolve_models
+from .uncertainty import DEFAULT_FLIPS, FLIP_AXES, Members, flip_passes, quality_warnings
+from .weights import ModelInfo, ensemble_entry, load_model, resolve_models
+from .writer import MANIFEST, OutputWriter, write_segmentation, write_uncertainty
+from .xai.cam import METHODS
+from .xai.layers import resolve_layer
+from .xai.modality import modality_importance
 from .xai.write import CHANNEL_WEIGHTS_KIND, explanation_name, write_explanations
 
-MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "brats-xai-manifest/1"
-OVERVIEW = "overview.png"
-EXPLANATIONS = ("gradcam", "attention", "attention-softmax")  # xai/write.py names what each writes
-HEATMAP_KINDS = ("gradcam", "attention")
-PROBABILITY_COLORMAP = "Inferno"
+EXPLANATIONS = ("gradcam", "attention", "attention-softmax", "uncertainty", "modality")  # see docs/cli.md
+HEATMAP_KINDS = ("gradcam", "attention", "uncertainty")  # drawn over the T1ce in overview.png
+ENSEMBLE = "ensemble"  # the model name of the mean of several networks' probabilities
+MAP_EXPLANATIONS = ("gradcam", "attention", "attention-softmax")  # per-network maps written by xai/write.py
 
 Progress = Callable[[float, str], None]
 
@@ -50,15 +54,19 @@ class SegmentOptions:
 
     device: str = "auto"
     precision: str = "auto"
-    threshold: float = 0.5
+    threshold: float | None = None  # None: each model's calibrated per-region thresholds (registry)
     et_label: int = 4
     reference: str = "t1ce"
     explain: tuple[str, ...] = ()
     sliding_window: bool | None = None
     overview: bool = False
+    flips: int = DEFAULT_FLIPS  # test-time flips per network for `uncertainty` (docs/uncertainty.md)
+    layer: str | None = None  # Grad-CAM layer (a preset or module name); None: the default layer
+    method: str | None = None  # gradcam, hirescam, gradcam++ or layercam; None: the per-region defaults
 
     def check(self) -> None:
-        check_threshold(self.threshold)
+        if self.threshold is not None:
+            check_threshold(self.threshold)
         if self.et_label not in ET_LABELS:
             raise InputError(f"enhancing-tumour label {self.et_label} is not 4 or 3", "use --et-label 4 or 3")
         if self.reference not in MODALITIES:
@@ -66,6 +74,10 @@ class SegmentOptions:
         unknown = [method for method in self.explain if method not in EXPLANATIONS]
         if unknown:
             raise InputError(f"unknown explanation {', '.join(unknown)}", f"choose from {', '.join(EXPLANATIONS)}")
+        if self.method is not None and self.method not in METHODS:
+            raise InputError(f"unknown Grad-CAM method {self.method!r}", f"choose from {', '.join(METHODS)}")
+        if not (isinstance(self.flips, int) and 0 <= self.flips <= len(FLIP_AXES)):
+            raise InputError(f"{self.flips} flips asked for", f"give 0 to {len(FLIP_AXES)} test-time flips")
 
 
 @dataclass
@@ -91,68 +103,15 @@ def check_output_folder(folder: Path) -> None:
         raise InputError("the output folder is not writable", "choose a folder you may write to with --out", existing)
 
 
-def is_finished(folder: Path, models: Sequence[LoadedModel]) -> bool:
-    """Whether `folder` holds a complete result of exactly these models (same ids and weights)."""
+def is_finished(folder: Path, models: Sequence[LoadedModel], options: SegmentOptions) -> bool:
+    """Whether `folder` holds a complete result made by exactly these models (same weights) and options."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    wanted = {m.info.architecture: m.info.manifest_entry() for m in models}
     outputs_exist = all((folder / entry["path"]).is_file() for entry in manifest.get("outputs", []))
-    return manifest.get("format") == MANIFEST_FORMAT and manifest.get("models") == wanted and outputs_exist
-
-
-class OutputWriter:
-    """Writes outputs into one folder, keeps their manifest entries, and can take them all back."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.entries: list[dict] = []
-        self.written: list[Path] = []
-        self.started = False
-
-    def _start(self) -> None:
-        if not self.started:
-            (self.folder / MANIFEST).unlink(missing_ok=True)
-            self.started = True
-
-    @contextmanager
-    def _writing(self, path: Path):
-        self._start()
-        try:
-            yield
-        except OSError as error:
-            raise InputError(f"cannot write an output ({error.strerror or error})", "choose another --out",
-                             path) from None
-        self.written.append(path)
-
-    def image(self, name: str, image: sitk.Image, fields: dict) -> None:
-        path = self.folder / name
-        with self._writing(path):
-            write_image(image, path)
-        self.entries.append({"path": name, **fields})
-
-    def json(self, name: str, data: dict, fields: dict) -> None:
-        path = self.folder / name
-        with self._writing(path):
-            write_json(data, path)
-        self.entries.append({"path": name, **fields})
-
-    def overview(self, **figure) -> None:
-        path = self.folder / OVERVIEW
-        with self._writing(path):
-            write_overview(path, **figure)
-        self.entries.append({"path": OVERVIEW, "kind": "overview"})
-
-    def manifest(self, manifest: dict) -> Path:
-        path = self.folder / MANIFEST
-        with self._writing(path):
-            write_json(manifest, path)
-        return path
-
-    def discard(self) -> None:
-        for path in self.written:
-            path.unlink(missing_ok=True)
+    return (manifest.get("format") == MANIFEST_FORMAT and outputs_exist
+            and manifest.get("options") == options_record(options, models))
 
 
 @contextmanager
@@ -172,19 +131,26 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def write_segmentation(writer: OutputWriter, architecture: str, probabilities: np.ndarray, geometry: Geometry,
-                       options: SegmentOptions) -> np.ndarray:
-    """Probability maps and the label map on the reference grid; returns the label array (z, y, x)."""
-    images = [geometry.to_reference(channel.astype(np.float32), "linear") for channel in probabilities]
-    on_reference = np.stack([sitk.GetArrayViewFromImage(image) for image in images])
-    labels = probabilities_to_labels(on_reference, options.threshold, options.et_label)
-    writer.image(f"{architecture}_labels.nii.gz", geometry.reference.image(labels),
-                 {"kind": "labels", "model": architecture, "labels": label_classes(options.et_label)})
-    for region, image in zip(REGIONS, images):
-        writer.image(f"{architecture}_probability_{region}.nii.gz", image,
-                     {"kind": "probability", "model": architecture, "class": region, "range": [0, 1],
-                      "colormap": PROBABILITY_COLORMAP})
-    return labels
+def options_record(options: SegmentOptions, models: Sequence[LoadedModel]) -> dict:
+    """The options that decide what a result folder holds; a re-run with other options redoes the case."""
+    return {"models": [m.info.id for m in models], "sha256": [m.info.sha256 for m in models],
+            "threshold": options.threshold, "et_label": options.et_label, "precision": options.precision,
+            "reference": options.reference, "explain": list(options.explain),
+            "sliding_window": options.sliding_window, "overview": options.overview,
+            "flips": options.flips if "uncertainty" in options.explain else 0,
+            "layer": options.layer, "method": options.method}
+
+
+def ensemble_record(models: Sequence[LoadedModel], options: SegmentOptions) -> tuple[LabelRule, dict, list[str]]:
+    """The registry's label rule and quality calibration for this set of networks, else 0.5 everywhere and an
+    uncalibrated expected Dice (with a warning)."""
+    registries = {m.info.registry for m in models}
+    entry = ensemble_entry([m.info.id for m in models], registries.pop()) if len(registries) == 1 else None
+    if entry is not None:
+        return LabelRule.from_dict(entry.get("labels")).with_threshold(options.threshold), entry.get("quality", {}), []
+    note = ("the ensemble of these models has no calibrated thresholds in the registry: "
+            f"{options.threshold or 0.5} is used for every region, without post-processing")
+    return LabelRule().with_threshold(options.threshold), {}, [note]
 
 
 def _missing_explanations(options: SegmentOptions, entries: list[dict], models: Sequence[LoadedModel]) -> list[str]:
@@ -192,11 +158,11 @@ def _missing_explanations(options: SegmentOptions, entries: list[dict], models: 
     produced = {explanation_name(entry) for entry in entries}
     names = ", ".join(m.info.architecture for m in models)
     return [f"{method} explanations were requested but none were written (models: {names})"
-            for method in options.explain if method not in produced]
+            for method in options.explain if method not in produced and method != "modality"]
 
 
 def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.ndarray | None,
-              options: SegmentOptions) -> None:
+              options: SegmentOptions, importance: dict) -> None:
     images = {m: sitk.GetArrayFromImage(case.images[m]) for m in ("flair", "t1ce")}
     shown = ({"truth": truth} if truth is not None else {}) | segmentations
     heatmaps = {entry["path"].split(".")[0]: sitk.GetArrayFromImage(sitk.ReadImage(str(writer.folder / entry["path"])))
@@ -205,7 +171,7 @@ def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.n
                        for entry in writer.entries if entry["kind"] == CHANNEL_WEIGHTS_KIND}
     spacing = case.reference_image.GetSpacing()[::-1]
     writer.overview(images=images, spacing=spacing, segmentations=shown, heatmaps=heatmaps,
-                    et_label=options.et_label, channel_weights=channel_weights)
+                    et_label=options.et_label, channel_weights=channel_weights, modality=importance)
 
 
 def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
@@ -213,6 +179,9 @@ def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: S
     """Segment one case with `models`, write outputs and `manifest.json` into `out_dir`; return the manifest."""
     options = options or SegmentOptions()
     options.check()
+    if options.layer and "gradcam" in options.explain:
+        for loaded in models:  # an unknown layer is refused before anything is written
+            resolve_layer(loaded.network, options.layer)
     out_dir = Path(out_dir).expanduser()
     check_output_folder(out_dir)
     report = progress or (lambda fraction, stage: None)
@@ -238,6 +207,8 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
     metrics: dict[str, dict] = {}
     warnings = list(case.warnings) + input_warnings(case)
     share = 0.9 / max(len(models), 1)
+    members, importance = Members(), {}  # the networks' probabilities on the reference grid; modality shares
+    maps = [kind for kind in options.explain if kind in MAP_EXPLANATIONS]
     for index, loaded in enumerate(models):
         info, start = loaded.info, 0.05 + index * share
         architecture = info.architecture
@@ -247,15 +218,20 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             with _timed(timings, "preprocess"):
                 prepared[key] = preprocess(case, info.spacing, info.normalisation)
         array, geometry = prepared[key]
-        shared = "gradcam" in options.explain and one_float32_pass(
+        rule = info.rule.with_threshold(options.threshold)  # labels and Grad-CAM targets alike
+        shared = "gradcam" in maps and one_float32_pass(
             array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
         if shared:  # segment from the Grad-CAM pass: one forward pass instead of two
             report(start, f"Inference and explanations ({architecture})")
             with _timed(timings, f"inference and explain {architecture}"):
                 found, logits = write_explanations(writer, architecture, loaded.network.to(device).eval(), array,
-                                                   geometry, options.explain, device,
-                                                   lambda stage, at=start + 0.3 * share: report(at, stage))
+                                                   geometry, maps, device,
+                                                   lambda stage, at=start + 0.3 * share: report(at, stage), rule,
+                                                   options.layer, options.method, info.explain)
             warnings += found
+            if logits is None:  # no region had a faithful map to explain: no pass to share
+                logits = torch.logit(torch.from_numpy(predict(loaded.network, array, device, options.precision,
+                                                              sliding_window=False)).clamp(1e-7, 1 - 1e-7))[None]
             probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
         else:
             stage = f"Inference ({architecture})"
@@ -266,19 +242,54 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                         progress=lambda done: report(start + 0.7 * share * done, stage))
         report(start + 0.7 * share, f"Writing outputs ({architecture})")
         with _timed(timings, f"write {architecture}"):
-            segmentations[architecture] = write_segmentation(writer, architecture, probabilities, geometry, options)
+            on_reference, labels = segment_probabilities(probabilities, geometry, rule, options.et_label)
+            write_segmentation(writer, architecture, on_reference, labels, geometry, options.et_label,
+                               len(models) == 1)
+            segmentations[architecture] = labels
+            members.add_network(on_reference)
+        forward = partial(predict, loaded.network, device=device, precision=options.precision,
+                          sliding_window=options.sliding_window, roi_size=info.patch_size)
+        if "uncertainty" in options.explain and options.flips:
+            report(start + 0.75 * share, f"Test-time flips ({architecture})")
+            with _timed(timings, f"flips {architecture}"):
+                flip_passes(forward, array, options.flips, partial(reference_probabilities, geometry=geometry),
+                            members)
+        if "modality" in options.explain:
+            report(start + 0.8 * share, f"Modality attribution ({architecture})")
+            with _timed(timings, f"modality {architecture}"):
+                importance[architecture] = modality_importance(forward, array, probabilities, rule,
+                                                               geometry.network.spacing[::-1])
         if truth is not None:
             report(start + 0.85 * share, f"Metrics ({architecture})")
             with _timed(timings, f"metrics {architecture}"):
                 metrics[architecture] = region_metrics(segmentations[architecture], truth, spacing)
-        if options.explain and not shared:
+        if maps and not shared:
             with _timed(timings, f"explain {architecture}"):
-                warnings += write_explanations(writer, architecture, loaded.network, array, geometry, options.explain,
-                                               device, lambda stage, at=start + 0.9 * share: report(at, stage))[0]
+                warnings += write_explanations(writer, architecture, loaded.network, array, geometry, maps,
+                                               device, lambda stage, at=start + 0.9 * share: report(at, stage),
+                                               rule, options.layer, options.method, info.explain)[0]
+    primary = ENSEMBLE if len(models) > 1 else models[0].info.architecture
+    ensemble, calibration = None, models[0].info.quality
+    if len(models) > 1:
+        report(0.93, "Ensemble")
+        with _timed(timings, "ensemble"):
+            ensemble, calibration, notes = ensemble_record(models, options)
+            labels = labels_from_probabilities(members.mean(), ensemble, spacing, options.et_label)
+            write_segmentation(writer, ENSEMBLE, members.mean(), labels, geometry, options.et_label, primary=True)
+            segmentations[ENSEMBLE], warnings = labels, warnings + notes
+            if truth is not None:
+                metrics[ENSEMBLE] = region_metrics(labels, truth, spacing)
+    quality = None
+    if "uncertainty" in options.explain:
+        report(0.94, "Uncertainty")
+        with _timed(timings, "uncertainty"):
+            quality = write_uncertainty(writer, primary, members.belief(), segmentations[primary], geometry,
+                                        calibration, members.networks + members.flips)
+            warnings += quality_warnings(quality, primary)
     if options.overview:
         report(0.95, "Overview")
         with _timed(timings, "overview"):
-            _overview(writer, case, segmentations, truth, options)
+            _overview(writer, case, segmentations, truth, options, importance)
     source = case.source
     paths = source.paths if source is not None else {}
     manifest = {
@@ -288,6 +299,11 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                       if case.reference in paths else None, **_grid(case.reference_image)},
         "inputs": {modality: str(Path(path).resolve()) for modality, path in paths.items()},
         "models": {m.info.architecture: m.info.manifest_entry() for m in models},
+        "primary": primary,
+        **({"ensemble": {"members": [m.info.id for m in models], "labels": ensemble.to_dict()}} if ensemble else {}),
+        **({"quality": quality} if quality else {}),
+        **({"modality_importance": importance} if importance else {}),
+        "options": options_record(options, models),
         "outputs": writer.entries,
         **({"metrics": metrics} if truth is not None else {}),
         "timings": timings,

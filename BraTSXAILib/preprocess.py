@@ -21,6 +21,7 @@ from .errors import InputError
 from .io import MODALITIES, Case, same_grid
 
 NORMALISATIONS = ("zscore", "minmax")
+PREPROCESSING_VERSION = 1  # raise whenever preprocess() changes its output, so training caches are rebuilt
 ZSCORE_CLIP = 8.0  # z-scores beyond ±8 are single saturated voxels (e.g. 32,767), not anatomy
 MINMAX_PERCENTILES = (0.5, 99.5)  # robust "min" and "max": one saturated voxel must not squash the contrast
 SPACING_TOLERANCE = 1e-3  # mm; a requested spacing this close to the input's is not resampled

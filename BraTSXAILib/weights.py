@@ -23,6 +23,8 @@ import torch
 from .errors import InputError
 from .models import ARCHITECTURES, build_model
 from .outputs import atomic_write, read_json
+from .postprocess import LabelRule
+from .preprocess import NORMALISATIONS
 
 REGISTRY_FORMAT = "brats-xai-registry/1"
 SOURCE_MODELS = Path(__file__).resolve().parents[1] / "Resources" / "Models"  # checkout, editable install, Slicer
@@ -41,7 +43,6 @@ BUNDLED_DIR = bundled_models_dir()
 REGISTRY_ENV = "BRATSXAI_REGISTRY"
 CACHE_ENV = "BRATSXAI_MODELS"
 WEIGHTS_SUFFIXES = (".pt", ".pth")
-NORMALISATIONS = ("zscore", "minmax")
 
 
 @dataclass
@@ -59,6 +60,10 @@ class RegistryEntry:
     default: bool = False
     trained_on: str = ""
     validation: dict = field(default_factory=dict)
+    rule: LabelRule = field(default_factory=LabelRule)
+    normalisation: str | None = None
+    quality: dict = field(default_factory=dict)  # region -> (a, b): expected Dice = a + b × soft Dice
+    explain: dict = field(default_factory=dict)  # region -> {"layer", "method"} or {"none": why}
 
     @property
     def file_name(self) -> str:
@@ -78,9 +83,14 @@ class ModelInfo:
     sha256: str
     path: Path
     training: dict = field(default_factory=dict)
+    rule: LabelRule = field(default_factory=LabelRule)
+    registry: Path | None = None  # the registry it was found in (None for a weights file given by path)
+    quality: dict = field(default_factory=dict)  # calibration of the expected Dice (uncertainty.expected_dice)
+    explain: dict = field(default_factory=dict)  # default Grad-CAM layer and method per region (explain_defaults)
 
     def manifest_entry(self) -> dict:
-        return {"id": self.id, "sha256": self.sha256, "architecture": self.architecture, "width": self.width}
+        return {"id": self.id, "sha256": self.sha256, "architecture": self.architecture, "width": self.width,
+                "labels": self.rule.to_dict()}
 
 
 def registry_path() -> Path:
@@ -122,6 +132,10 @@ def _entry(raw: dict, where: Path) -> RegistryEntry:
         default=bool(raw.get("default", False)),
         trained_on=raw.get("trained_on", ""),
         validation=raw.get("validation", {}),
+        rule=LabelRule.from_dict(raw.get("labels")),
+        normalisation=raw.get("normalisation"),
+        quality=raw.get("quality", {}),
+        explain=raw.get("explain", {}),
     )
 
 
@@ -143,6 +157,21 @@ def load_registry(path: str | Path | None = None) -> list[RegistryEntry]:
     if duplicates:
         raise InputError(f"the model registry lists {', '.join(duplicates)} more than once", "keep ids unique", path)
     return entries
+
+
+def ensemble_entry(member_ids: list[str], path: str | Path | None = None) -> dict | None:
+    """The registry's record of the mean of exactly these models (label rule, quality calibration), if any."""
+    path = Path(path) if path is not None else registry_path()
+    if not path.is_file():
+        return None
+    return next((ensemble for ensemble in read_json(path, "model registry", "restore the file").get("ensembles", [])
+                 if sorted(ensemble.get("members", [])) == sorted(member_ids)), None)
+
+
+def ensemble_rule(member_ids: list[str], path: str | Path | None = None) -> LabelRule | None:
+    """The label rule calibrated for the mean of exactly these registry models, if the registry has one."""
+    entry = ensemble_entry(member_ids, path)
+    return LabelRule.from_dict(entry.get("labels")) if entry else None
 
 
 def default_entry(architecture: str, entries: list[RegistryEntry]) -> RegistryEntry | None:
@@ -291,18 +320,29 @@ def load_model(
             "the file's architecture/width must be those it was trained with",
             path,
         ) from None
-    spacing = _spacing(payload.get("spacing"), path) if entry is None else entry.spacing
+    spacing = _spacing(payload.get("spacing"), path)
+    if entry is not None and spacing != entry.spacing:
+        raise InputError(f"the weights file was trained at spacing {spacing}, the registry says {entry.spacing}",
+                         "fix the registry entry", path)
+    normalisation = payload.get("normalisation", "zscore")
+    if entry is not None and entry.normalisation not in (None, normalisation):
+        raise InputError(f"the weights file expects {normalisation} normalisation, the registry says "
+                         f"{entry.normalisation}", "fix the registry entry", path)
     patch = payload.get("patch_size")
     info = ModelInfo(
         id=entry.id if entry else path.stem,
         architecture=payload["architecture"],
         width=int(payload["width"]),
         spacing=spacing,
-        normalisation=payload.get("normalisation", "zscore"),
+        normalisation=normalisation,
         patch_size=tuple(int(p) for p in patch) if patch else None,
         sha256=entry.sha256 if entry else sha256_of(path),
         path=path,
         training=dict(payload.get("training") or {}),
+        rule=entry.rule if entry else LabelRule.from_dict(payload.get("labels")),
+        registry=(Path(registry) if registry is not None else registry_path()) if entry else None,
+        quality=entry.quality if entry else {},
+        explain=entry.explain if entry else {},
     )
     return model.to(device).eval(), info
 

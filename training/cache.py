@@ -3,7 +3,8 @@
 One folder per (spacing, normalisation), e.g. `cache/2x2x2mm-zscore/`, holding per case `<id>.image.npy`
 (float32 (4, z, y, x), channels T1, T1ce, T2, FLAIR), `<id>.label.npy` (uint8 BraTS labels, network space) and
 `<id>.json`, written last: its presence means the case is complete, and its record of the source files' sizes
-and modification times makes a changed source file be preprocessed again.
+and modification times, and of `preprocess.PREPROCESSING_VERSION`, makes a changed source file or a changed
+preprocessing be preprocessed again.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from BraTSXAILib.errors import InputError
 from BraTSXAILib.io import CaseSource, load_case
 from BraTSXAILib.outputs import atomic_write, write_json
-from BraTSXAILib.preprocess import preprocess, preprocess_label
+from BraTSXAILib.preprocess import PREPROCESSING_VERSION, preprocess, preprocess_label
 
 CACHE_FORMAT = "brats-xai-cache/1"
 
@@ -51,6 +53,7 @@ def _record(source: CaseSource, spacing: Sequence[float] | None, normalisation: 
     files = {**source.paths, "seg": source.label_path}
     return {
         "format": CACHE_FORMAT,
+        "preprocessing": PREPROCESSING_VERSION,
         "spacing": None if spacing is None else [float(s) for s in spacing],
         "normalisation": normalisation,
         "files": {name: [str(path), path.stat().st_size, path.stat().st_mtime_ns]
@@ -94,6 +97,13 @@ def build_cache(
     spacing: Sequence[float] | None,
     normalisation: str,
     progress: Callable[[Sequence[CaseSource]], Sequence[CaseSource]] = lambda items: items,
-) -> dict[str, CachedCase]:
-    """Every case preprocessed (or found up to date) in `folder`; `progress` may wrap the loop (tqdm)."""
-    return {source.case_id: cache_case(source, folder, spacing, normalisation) for source in progress(sources)}
+) -> tuple[dict[str, CachedCase], dict[str, InputError]]:
+    """Every case preprocessed (or found up to date) in `folder`, and the cases that cannot be read (a truncated
+    or damaged file) with why; `progress` may wrap the loop (tqdm)."""
+    cached, broken = {}, {}
+    for source in progress(sources):
+        try:
+            cached[source.case_id] = cache_case(source, folder, spacing, normalisation)
+        except InputError as error:
+            broken[source.case_id] = error
+    return cached, broken

@@ -1,10 +1,10 @@
-"""Training settings: one JSON file per run, checked key by key, defaulting to the study's choices.
+"""Training settings: one JSON file per run, checked key by key.
 
-The study fixed the loss (BCE-Dice), the optimiser (Adam, lr 5e-4, betas 0.9/0.99, eps 1e-8, no weight decay), the
-scheduler (ReduceLROnPlateau on validation loss, mode min, patience 2), gradient accumulation 4, batch size 1 and
-early stopping on validation loss; those are the defaults here. What it left open (early-stopping patience,
-maximum epochs, crop size) and what it lacked (augmentation, patch sampling, precision, which epoch's weights to
-keep) are explicit keys.
+The study's own settings are in `configs/paper_*.json`; docs/fidelity.md says where its text and its notebook
+disagree (batch size 64 vs 1, early stopping vs none) and which one those configs follow. The defaults here are
+the study's loss, optimiser, scheduler and accumulation with a generic 128³ centre patch; what the study does not
+state (early-stopping patience, augmentation, precision) and what the product adds (patch sampling, which
+epoch's weights to keep) are explicit keys.
 """
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ from BraTSXAILib.preprocess import NORMALISATIONS
 
 from .log import SELECTIONS
 
-SAMPLINGS = ("tumour", "uniform", "centre")
+SAMPLINGS = ("tumour", "uniform", "centre", "study")
+# The study's crop: voxel index ranges (start, stop) per array axis (z, y, x) of the 240×240×155 BraTS grid,
+# i.e. x 40–209, y 40–209, z 20–119 of the NIfTI file (its notebook slices data[40:210, 40:210, 20:120]).
+STUDY_CROP = ((20, 120), (40, 210), (40, 210))
+STUDY_GRID = (155, 240, 240)
+STUDY_PATCH = tuple(stop - start for start, stop in STUDY_CROP)  # (100, 170, 170)
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,8 @@ class TrainConfig:
     spacing: tuple[float, float, float] | None = None  # (z, y, x) mm; None keeps the data's own (1 mm for BraTS)
     normalisation: str = "minmax"
     patch_size: tuple[int, int, int] = (128, 128, 128)
-    sampling: str = "centre"  # tumour: centred on a tumour voxel with probability `tumour_probability`
+    sampling: str = "centre"  # tumour: centred on a tumour voxel with probability `tumour_probability`;
+    # study: the study's fixed 170×170×100 crop of the original grid (needs spacing null and patch_size STUDY_PATCH)
     tumour_probability: float = 0.67
     patches_per_case: int = 1  # training patches drawn from each training case per epoch
     flip: bool = False
@@ -82,6 +88,8 @@ class TrainConfig:
             (lambda: _positive_numbers(self.patch_size, 3) and all(_positive_int(p) for p in self.patch_size),
              "patch_size", "three positive integers (z, y, x)"),
             (lambda: self.sampling in SAMPLINGS, "sampling", f"one of {', '.join(SAMPLINGS)}"),
+            (lambda: self.sampling != "study" or (self.spacing is None and tuple(self.patch_size) == STUDY_PATCH),
+             "sampling", f"'study' only with spacing null and patch_size {list(STUDY_PATCH)} (the study's crop)"),
             (lambda: 0.0 <= self.tumour_probability <= 1.0, "tumour_probability", "a probability in [0, 1]"),
             (lambda: _positive_int(self.patches_per_case), "patches_per_case", "a positive integer"),
             (lambda: isinstance(self.flip, bool) and isinstance(self.intensity, bool), "flip/intensity",

@@ -4,20 +4,29 @@ Every random choice of a training sample (where its patch lies, which flips and 
 from a generator seeded with (config seed, epoch, sample index). A sample is therefore the same whichever worker
 process draws it, whichever rank holds it, and whether the run was interrupted and resumed: that is what makes
 `--resume` continue exactly.
+
+Sampling `study` cuts the study's fixed 170×170×100 crop instead: a box of the original 240×240×155 grid, found in
+the cached (brain-cropped, reoriented) array from the case's geometry, zero-padded where it reaches past the
+brain box (where every modality is 0 anyway).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.io import MODALITIES, CaseSource, load_case
 from BraTSXAILib.labels import labels_to_regions
+from BraTSXAILib.preprocess import brain_mask, plan_geometry
 
 from .augment import random_flip, random_intensity
 from .cache import CachedCase
-from .config import TrainConfig
+from .config import STUDY_CROP, STUDY_GRID, TrainConfig
 
 
 def patch_start(shape: Sequence[int], size: Sequence[int], centre: Sequence[int]) -> tuple[int, ...]:
@@ -44,12 +53,36 @@ def crop(array: np.ndarray, start: Sequence[int], size: Sequence[int]) -> np.nda
     return np.pad(piece, [(0, 0)] * (array.ndim - 3) + pads)
 
 
+def study_start(case: CachedCase) -> tuple[int, ...]:
+    """Corner, in the cached network-space array, of the study's crop of the case's original grid.
+
+    The cache keeps no geometry, so the case is read once more (about 0.4 s) and its crop box and reorientation
+    planned as preprocessing planned them; the crop is then pure index arithmetic (native spacing only).
+    """
+    meta = json.loads((case.folder / f"{case.case_id}.json").read_text())
+    files = {name: Path(entry[0]) for name, entry in meta["files"].items()}
+    loaded = load_case(CaseSource(case.case_id, {m: files[m] for m in MODALITIES}, files.get("seg")))
+    if tuple(loaded.reference_image.GetSize()[::-1]) != STUDY_GRID:
+        raise InputError(f"the study's crop is defined on the {'×'.join(map(str, STUDY_GRID[::-1]))} BraTS grid",
+                         "use another sampling for this data", files[loaded.reference])
+    geometry = plan_geometry(loaded.reference_image, brain_mask(loaded))
+    if geometry.network_shape != tuple(meta["shape"]) or meta.get("spacing") is not None:
+        raise InputError("the cached case does not match its source at native spacing", "rebuild the cache",
+                         case.folder)
+    starts = []
+    for axis in geometry.axes:  # network axis a shows reference axis axes[a], flipped if listed in flips
+        (low, high), (kept_low, kept_high) = STUDY_CROP[axis], geometry.crop[axis]
+        starts.append(kept_high - high if axis in geometry.flips else low - kept_low)
+    return tuple(starts)
+
+
 class PatchDataset(Dataset):
     """`patches_per_case` patches of every training case per epoch; call `set_epoch` before each epoch."""
 
     def __init__(self, cases: Sequence[CachedCase], config: TrainConfig):
         self.cases, self.config, self.epoch = list(cases), config, 0
         self._tumour_voxels: dict[str, dict[int, np.ndarray]] = {}
+        self._study = {c.case_id: study_start(c) for c in self.cases} if config.sampling == "study" else {}
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -87,7 +120,10 @@ class PatchDataset(Dataset):
         case = self.cases[index % len(self.cases)]
         rng = np.random.default_rng([self.config.seed, self.epoch, index])
         image, label = case.image(), case.label()
-        start = patch_start(label.shape, self.config.patch_size, self._centre(case, label, rng))
+        if self._study:
+            start = self._study[case.case_id]
+        else:
+            start = patch_start(label.shape, self.config.patch_size, self._centre(case, label, rng))
         patch = crop(image, start, self.config.patch_size).astype(np.float32, copy=False)
         regions = labels_to_regions(crop(label, start, self.config.patch_size))
         if self.config.flip:
@@ -99,16 +135,22 @@ class PatchDataset(Dataset):
 
 
 class VolumeDataset(Dataset):
-    """Whole cached volumes with their WT/TC/ET regions, for validation (the network pads to a multiple of 16)."""
+    """Whole cached volumes with their WT/TC/ET regions, for validation (the network pads to a multiple of 16);
+    with a `study` config, the study's crop of each, as the study validated."""
 
-    def __init__(self, cases: Sequence[CachedCase]):
+    def __init__(self, cases: Sequence[CachedCase], config: TrainConfig | None = None):
         self.cases = list(cases)
+        self.size = config.patch_size if config is not None and config.sampling == "study" else None
+        self._study = {c.case_id: study_start(c) for c in self.cases} if self.size else {}
 
     def __len__(self) -> int:
         return len(self.cases)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         case = self.cases[index]
-        image = np.array(case.image(), dtype=np.float32)
-        regions = labels_to_regions(np.asarray(case.label())).astype(np.float32)
+        image, label = case.image(), case.label()
+        if self.size:
+            image, label = (crop(a, self._study[case.case_id], self.size) for a in (image, label))
+        image = np.array(image, dtype=np.float32)
+        regions = labels_to_regions(np.asarray(label)).astype(np.float32)
         return torch.from_numpy(image), torch.from_numpy(regions)

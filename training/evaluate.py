@@ -17,6 +17,7 @@ import csv
 import json
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,17 @@ import torch
 from tqdm import tqdm
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, probabilities_to_labels, resolve_device
-from BraTSXAILib.io import discover_cases, load_case
+from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device
+from BraTSXAILib.batch import labelled_sources
+from BraTSXAILib.io import load_case
 from BraTSXAILib.labels import labels_to_regions
 from BraTSXAILib.losses import BCEDiceLoss
 from BraTSXAILib.metrics import region_metrics
 from BraTSXAILib.outputs import atomic_write
+from BraTSXAILib.pipeline import ENSEMBLE
+from BraTSXAILib.postprocess import LabelRule, labels_from_probabilities, reference_probabilities
 from BraTSXAILib.preprocess import preprocess, preprocess_label
-from BraTSXAILib.weights import load_model
+from BraTSXAILib.weights import ModelInfo, ensemble_rule, load_model
 
 from .split import SPLITS, read_split
 from .stats import mean_se
@@ -45,45 +49,80 @@ CLAMP = 1e-7
 class Candidate:
     name: str
     model: torch.nn.Module
-    spacing: tuple | None
-    normalisation: str
-    patch_size: tuple | None
+    info: ModelInfo
     split_file: Path | None
 
 
-def open_model(path: Path, device: torch.device) -> Candidate:
-    """A run folder (its `<name>.pt` and `split.json`; named after the folder) or a weights file (its stem)."""
-    split_file = None
+def open_model(selector: str, device: torch.device) -> Candidate:
+    """A run folder (its `<name>.pt` and `split.json`; named after the folder), a weights file (its stem) or a
+    registry id (the id)."""
+    path, split_file = Path(selector), None
     if path.is_dir():
         config = path / "config.json"
         if not config.exists():
             raise InputError("the folder is not a training run (no config.json)", "give a run folder or a .pt", path)
-        weights = path / f"{json.loads(config.read_text())['name']}.pt"
+        weights: str | Path = path / f"{json.loads(config.read_text())['name']}.pt"
         split_file = path / "split.json"
     else:
-        weights = path
+        weights = selector
     model, info = load_model(weights, device)
-    name = path.stem if path.is_file() else path.name
-    return Candidate(name, model, info.spacing, info.normalisation, info.patch_size, split_file)
+    name = path.name if path.is_dir() else (path.stem if path.is_file() else info.id)
+    return Candidate(name, model, info, split_file)
 
 
-def case_row(case, candidate: Candidate, device: torch.device, precision: str, prepared: dict) -> dict:
-    """Scores of one model on one loaded case; `prepared` keeps preprocessing shared by models of equal spacing."""
-    key = (candidate.spacing, candidate.normalisation)
+def case_probabilities(case, candidate: Candidate, device: torch.device, precision: str, prepared: dict) -> dict:
+    """One model on one loaded case: its probabilities on the reference grid, loss and seconds; `prepared` keeps
+    preprocessing shared by models of equal spacing."""
+    info = candidate.info
+    key = (info.spacing, info.normalisation)
     if key not in prepared:
-        array, geometry = preprocess(case, candidate.spacing, candidate.normalisation)
+        array, geometry = preprocess(case, info.spacing, info.normalisation)
         prepared[key] = (array, geometry, preprocess_label(case, geometry))
     array, geometry, network_label = prepared[key]
     started = time.perf_counter()
-    probabilities = predict(candidate.model, array, device, precision, roi_size=candidate.patch_size)
+    probabilities = predict(candidate.model, array, device, precision, roi_size=info.patch_size)
     seconds = time.perf_counter() - started
     logits = torch.logit(torch.from_numpy(probabilities).clamp(CLAMP, 1 - CLAMP))[None]
     target = torch.from_numpy(labels_to_regions(network_label).astype(np.float32))[None]
     loss = float(BCEDiceLoss()(logits, target))
-    labels = sitk.GetArrayFromImage(geometry.to_reference(probabilities_to_labels(probabilities), "nearest"))
+    return {"on_reference": reference_probabilities(probabilities, geometry), "seconds": seconds, "loss": loss}
+
+
+def scored(name: str, case, on_reference: np.ndarray, rule: LabelRule, extra: dict) -> dict:
+    """The row of one model on one case: its labels made as `segment` makes them, scored on the case's grid."""
+    spacing = case.label.GetSpacing()[::-1]
+    labels = labels_from_probabilities(on_reference, rule, spacing)
     truth = sitk.GetArrayFromImage(case.label)
-    scores = region_metrics(labels, truth, spacing=case.label.GetSpacing()[::-1])
-    return {"model": candidate.name, "case": case.case_id, "seconds": seconds, "loss": loss, **scores}
+    return {"model": name, "case": case.case_id, **extra, **region_metrics(labels, truth, spacing=spacing),
+            "volume_ET": int(np.count_nonzero(labels == 4)), "true_volume_ET": int(np.count_nonzero(truth == 4))}
+
+
+def case_rows(case, candidates: list[Candidate], device: torch.device, precision: str,
+              ensemble: LabelRule | None) -> list[dict]:
+    """Rows of every model on one case, and of their mean (`ensemble`) when a rule for it is given."""
+    prepared, rows, summed = {}, [], None
+    for candidate in candidates:
+        result = case_probabilities(case, candidate, device, precision, prepared)
+        on_reference = result.pop("on_reference")
+        rows.append(scored(candidate.name, case, on_reference, candidate.info.rule, result))
+        summed = on_reference if summed is None else summed + on_reference
+    if ensemble is not None:
+        seconds = sum(row["seconds"] for row in rows)
+        rows.append(scored(ENSEMBLE, case, summed / len(candidates), ensemble, {"seconds": seconds}))
+    return rows
+
+
+def readable_cases(data: Path, split_file: Path, name: str) -> Iterator:
+    """The loaded cases of one split, in its order; a case that cannot be read is reported in one line and left
+    out, so one damaged file does not stop an evaluation."""
+    sources, broken = labelled_sources(data)
+    for case_id in tqdm(read_split(split_file, list(sources | broken))[name], desc=name, unit="case"):
+        try:
+            if case_id in broken:
+                raise broken[case_id]
+            yield load_case(sources[case_id])
+        except InputError as error:
+            tqdm.write(f"warning: case {case_id} left out: {error.one_line()}")
 
 
 def write_rows(rows: list[dict], path: Path) -> None:
@@ -111,7 +150,10 @@ def summarise(rows: list[dict], split: str) -> list[dict]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")
-    parser.add_argument("--models", type=Path, nargs="+", required=True, help="run folders or weights files")
+    parser.add_argument("--models", nargs="+", required=True, help="run folders, weights files or registry ids")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also score the mean of the models' probabilities (model name `ensemble`), with the "
+                             "registry's rule for these ids, else 0.5 everywhere")
     parser.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     parser.add_argument("--splits", nargs="+", choices=SPLITS, default=["test"])
     parser.add_argument("--split-file", type=Path, help="split JSON (default: that of the first run folder)")
@@ -130,19 +172,18 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     split_file = args.split_file or next((c.split_file for c in candidates if c.split_file), None)
     if split_file is None:
         raise InputError("no split to evaluate on", "pass --split-file, or give a run folder among --models")
-    sources = {source.case_id: source for source in discover_cases(args.data)}
-    split = read_split(split_file, list(sources))
+    ensemble = None
+    if args.ensemble:
+        ensemble = ensemble_rule([c.info.id for c in candidates]) or LabelRule()
+        names.append(ENSEMBLE)
     summary = []
     for name in args.splits:
-        if not split[name]:
+        rows: dict[str, list[dict]] = {model: [] for model in names}
+        for case in readable_cases(args.data, split_file, name):
+            for row in case_rows(case, candidates, device, args.precision, ensemble):
+                rows[row["model"]].append(row)
+        if not rows[names[0]]:
             continue
-        rows: dict[str, list[dict]] = {candidate.name: [] for candidate in candidates}
-        for case_id in tqdm(split[name], desc=f"evaluate {name}", unit="case"):
-            case, prepared = load_case(sources[case_id]), {}
-            if case.label is None:
-                raise InputError(f"case {case_id} has no label map", "evaluation needs labelled cases", args.data)
-            for candidate in candidates:
-                rows[candidate.name].append(case_row(case, candidate, device, args.precision, prepared))
         for model, model_rows in rows.items():
             write_rows(model_rows, args.out / f"{model}_{name}.csv")
             summary += summarise(model_rows, name)

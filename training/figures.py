@@ -1,4 +1,4 @@
-"""The report's PNG figures: learning curves per network, violin plots of per-case scores per region."""
+"""The report's PNG figures: the study's Figs. 4–6 (learning curves) and Fig. 7 (per-case scores, every split)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,9 +22,11 @@ def _save(figure, path: Path) -> Path:
 
 
 def learning_curves(logs: dict[str, list[dict]], path: Path) -> Path:
-    """Loss, Dice and Jaccard (mean of WT/TC/ET) per epoch; solid validation, dashed training, one colour a network."""
+    """Figs. 4, 5, 6: loss, Dice and Jaccard (mean of WT/TC/ET) per epoch; solid validation, dashed training, one
+    colour a network."""
     figure, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = [("loss", "BCE-Dice loss"), ("dice", "Dice (mean of WT, TC, ET)"), ("jaccard", "Jaccard (mean)")]
+    panels = [("loss", "Fig. 4: BCE-Dice loss"), ("dice", "Fig. 5: Dice (mean of WT, TC, ET)"),
+              ("jaccard", "Fig. 6: Jaccard (mean of WT, TC, ET)")]
     for colour, (name, rows) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], logs.items()):
         epochs = [row["epoch"] for row in rows]
         for axis, (metric, title) in zip(axes, panels):
@@ -41,16 +43,27 @@ def learning_curves(logs: dict[str, list[dict]], path: Path) -> Path:
     return _save(figure, path)
 
 
-def violins(scores: dict[str, dict[str, list[float]]], metric: str, path: Path) -> Path:
-    """One violin per network inside each region's group, with every case as a dot (test sets are small);
-    `scores[network][region]` are per-case values."""
-    networks = list(scores)
-    figure, axis = plt.subplots(figsize=(3 + 1.2 * len(networks) * len(REGIONS), 4))
+def violins(scores: dict[str, dict[str, dict[str, list[float]]]], metric: str, path: Path) -> Path:
+    """Fig. 7: one panel per split, in it one violin per network inside each region's group, every case a dot
+    (test sets are small); `scores[split][network][region]` are per-case values. One file holds every split, so
+    nothing is overwritten by a later split."""
+    splits = list(scores)
+    networks = list(dict.fromkeys(n for per_split in scores.values() for n in per_split))
+    figure, axes = plt.subplots(1, max(len(splits), 1), squeeze=False,
+                                figsize=(max(len(splits), 1) * (3 + 1.2 * len(networks) * len(REGIONS)), 4))
+    for axis, split in zip(axes[0], splits):
+        _violin_panel(axis, scores[split], networks)
+        axis.set_title(f"Fig. 7: {metric} per case ({split})")
+    axes[0][0].set_ylabel(metric)
+    return _save(figure, path)
+
+
+def _violin_panel(axis, scores: dict[str, dict[str, list[float]]], networks: list[str]) -> None:
     width = 0.8 / max(len(networks), 1)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, network in enumerate(networks):
         positions = [r + (index - (len(networks) - 1) / 2) * width for r in range(len(REGIONS))]
-        data = [scores[network][region] for region in REGIONS]
+        data = [scores.get(network, {}).get(region, []) for region in REGIONS]
         kept = [(p, d) for p, d in zip(positions, data) if len(d)]
         if not kept:
             continue
@@ -65,7 +78,5 @@ def violins(scores: dict[str, dict[str, list[float]]], metric: str, path: Path) 
             axis.scatter(np.full(len(values), position), values, s=10, color="black", zorder=3)
         axis.plot([], [], color=colour, linewidth=8, alpha=0.5, label=network)
     axis.set_xticks(range(len(REGIONS)), REGIONS)
-    axis.set_ylabel(metric)
     axis.set_ylim(0, 1.02)
     axis.legend(fontsize="small")
-    return _save(figure, path)

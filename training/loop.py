@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from BraTSXAILib.inference import autocast
 from BraTSXAILib.labels import REGIONS, enforce_nesting
 from BraTSXAILib.metrics import dice, jaccard
 
@@ -57,13 +58,6 @@ def sample_scores(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def gradients_finite(optimizer: torch.optim.Optimizer) -> bool:
     gradients = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     return bool(torch.stack([torch.isfinite(g).all() for g in gradients]).all()) if gradients else True
-
-
-def autocast(device: torch.device, precision: str):
-    """Mixed precision for a resolved precision (`float32`, `bf16`, `float16`)."""
-    if precision == "float32":
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def train_epoch(

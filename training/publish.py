@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import predict, probabilities_to_labels
+from BraTSXAILib.inference import predict
 from BraTSXAILib.io import discover_cases, load_case
-from BraTSXAILib.labels import REGIONS
+from BraTSXAILib.labels import REGIONS, regions_to_labels
 from BraTSXAILib.models import build_model
 from BraTSXAILib.outputs import atomic_write, read_json, write_json
 from BraTSXAILib.preprocess import preprocess
@@ -64,7 +64,7 @@ def changed_labels(payload: dict, half: dict, data: Path, cases: list[str]) -> i
     changed = 0
     for case_id in cases:
         array, _ = preprocess(load_case(sources[case_id]), payload.get("spacing"), payload.get("normalisation", "zscore"))
-        labels = [probabilities_to_labels(predict(model, array, "cpu", "float32")) for model in (full, reduced)]
+        labels = [regions_to_labels(predict(model, array, "cpu", "float32") >= 0.5) for model in (full, reduced)]
         changed += int(np.count_nonzero(labels[0] != labels[1]))
     return changed
 
@@ -78,14 +78,36 @@ def validation_scores(evaluation: Path, names: tuple[str, ...]) -> dict:
     return {row["metric"]: round(float(row["mean"]), 4) for row in rows if row["metric"] in wanted}
 
 
-def register(entry: dict, registry: Path) -> None:
+def register(entries: list[dict], registry: Path, ensembles: list[dict] | None = None) -> None:
+    """Add or replace `entries` (by id) and `ensembles` (by members) in one atomic write of the registry."""
     data = read_json(registry, "model registry", "restore the file") if registry.exists() else {}
-    models = [m for m in data.get("models", []) if m["id"] != entry["id"]]
-    if entry.get("default"):
-        for other in models:
-            if other["architecture"] == entry["architecture"]:
-                other["default"] = False
-    write_json({"format": REGISTRY_FORMAT, "models": models + [entry]}, registry)
+    ids = {entry["id"] for entry in entries}
+    models = [m for m in data.get("models", []) if m["id"] not in ids]
+    for entry in entries:
+        if entry.get("default"):
+            for other in models:
+                if other["architecture"] == entry["architecture"]:
+                    other["default"] = False
+    new_members = [sorted(e["members"]) for e in ensembles or []]
+    kept = [e for e in data.get("ensembles", []) if sorted(e["members"]) not in new_members]
+    write_json({"format": REGISTRY_FORMAT, "models": models + entries, "ensembles": kept + list(ensembles or [])},
+               registry)
+
+
+def registry_entry(model_id: str, payload: dict, target: Path, split: dict, dataset: str, default: bool,
+                   validation: dict) -> dict:
+    """What the registry says of a published weights file: what it is, how it was made, how it scored."""
+    return {
+        "id": model_id, "architecture": payload["architecture"], "width": int(payload["width"]),
+        "spacing": payload.get("spacing"), "normalisation": payload.get("normalisation", "zscore"),
+        "file": target.name, "sha256": sha256_of(target), "default": default,
+        "precision": "float16" if payload["state_dict"]["head.weight"].dtype == torch.float16 else "float32",
+        "trained_on": f"{dataset}: {len(split['train'])} training cases; validation cases "
+                      f"{', '.join(split['validation'])}; test cases {', '.join(split['test']) or 'none'}",
+        **({"labels": payload["labels"]} if payload.get("labels") else {}),
+        "validation": validation,
+        "training": payload.get("training", {}),
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -98,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--half", action="store_true", help="store float16 if no validation label changes")
     parser.add_argument("--default", action="store_true", help="make it its architecture's default model")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="where the registry lives")
+    parser.add_argument("--dataset", default="BraTS 2018", help="the data the run was trained on, for the registry")
     return parser.parse_args(argv)
 
 
@@ -113,17 +136,9 @@ def publish(args: argparse.Namespace) -> dict:
     target = args.models_dir / f"{args.id}.pt"
     with atomic_write(target) as temporary:
         torch.save(payload, temporary)
-    entry = {
-        "id": args.id, "architecture": payload["architecture"], "width": int(payload["width"]),
-        "spacing": payload.get("spacing"), "file": target.name, "sha256": sha256_of(target),
-        "default": args.default,
-        "precision": "float16" if payload["state_dict"]["head.weight"].dtype == torch.float16 else "float32",
-        "trained_on": f"BraTS 2018: {len(split['train'])} training cases; validation cases "
-                      f"{', '.join(split['validation'])}; test cases {', '.join(split['test'])}",
-        "validation": validation_scores(args.evaluation, (args.run.name, args.id)) if args.evaluation else {},
-        "training": payload.get("training", {}),
-    }
-    register(entry, args.models_dir / "registry.json")
+    validation = validation_scores(args.evaluation, (args.run.name, args.id)) if args.evaluation else {}
+    entry = registry_entry(args.id, payload, target, split, args.dataset, args.default, validation)
+    register([entry], args.models_dir / "registry.json")
     print(f"registered {args.id} ({target.stat().st_size / 1e6:.1f} MB, sha256 {entry['sha256'][:12]}…)")
     return entry
 

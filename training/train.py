@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import DEVICES, resolve_precision
-from BraTSXAILib.io import discover_cases
+from BraTSXAILib.batch import labelled_sources
 from BraTSXAILib.losses import BCEDiceLoss
 from BraTSXAILib.models import build_model
 from BraTSXAILib.outputs import write_json
+from BraTSXAILib.weights import load_model
 
 from . import distributed
 from .cache import build_cache, cache_folder
@@ -40,7 +41,7 @@ from .log import read_log, selected_row, validation_dice, write_log
 from .loop import train_epoch, validate
 from .split import SPLITS, make_split, read_split, write_split
 
-CHECKPOINT, CONFIG, SPLIT, LOG = "checkpoint.pt", "config.json", "split.json", "log.csv"
+CHECKPOINT, CONFIG, SPLIT, LOG, INIT = "checkpoint.pt", "config.json", "split.json", "log.csv", "init.json"
 
 
 @dataclass
@@ -65,6 +66,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the config's maximum number of epochs")
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy, shared machine)")
+    parser.add_argument("--init", help="start a new run warm from these weights (registry id or .pt file) instead of "
+                                       "random ones; architecture and width must match the config")
     return parser.parse_args(argv)
 
 
@@ -103,31 +106,44 @@ def resolve_split(args: argparse.Namespace, config: TrainConfig, labelled: list[
     return make_split(labelled, config.split, config.seed)
 
 
-def labelled_cases(data: Path) -> dict:
-    sources = {source.case_id: source for source in discover_cases(data) if source.label_path is not None}
-    if not sources:
-        raise InputError("no labelled cases found", "each case folder needs its <id>_seg (or -seg) label file", data)
-    return sources
+def read_init(run: Path) -> dict | None:
+    """What a resumed run was warm-started from (None for random initial weights)."""
+    path = run / INIT
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-def prepare_cache(args, config, split, sources, context: distributed.Context) -> dict:
-    """Rank 0 preprocesses the training and validation cases; the others wait, then find them up to date."""
+def prepare_cache(args, config, split, sources, context: distributed.Context) -> tuple[dict, dict]:
+    """Rank 0 preprocesses the training and validation cases; the others wait, then find them up to date.
+    Returns the cached cases and the cases that could not be read (id -> error)."""
     folder = cache_folder(args.cache, config.spacing, config.normalisation)
-    needed = [sources[case_id] for case_id in split["train"] + split["validation"]]
+    needed = [sources[case_id] for case_id in split["train"] + split["validation"] if case_id in sources]
     if context.is_main:
         bar = partial(tqdm, desc="preprocess", unit="case")
-        cached = build_cache(needed, folder, config.spacing, config.normalisation, bar)
+        found = build_cache(needed, folder, config.spacing, config.normalisation, bar)
     distributed.barrier(context)
     if not context.is_main:
-        cached = build_cache(needed, folder, config.spacing, config.normalisation)
-    return cached
+        found = build_cache(needed, folder, config.spacing, config.normalisation)
+    return found
 
 
-def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], split: dict) -> dict:
+def usable_split(split: dict, cached: dict, broken: dict, context: distributed.Context) -> dict:
+    """The split without the cases that cannot be read, each reported in one line; refused if nothing is left."""
+    for case_id, error in sorted(broken.items()):
+        if context.is_main and any(case_id in split[name] for name in SPLITS):
+            tqdm.write(f"warning: case {case_id} left out: {error.one_line()}")
+    usable = {**split, **{name: [c for c in split[name] if c in cached] for name in ("train", "validation")}}
+    if not usable["train"] or not usable["validation"]:
+        raise InputError("no readable training or validation case is left", "fix the cases reported above")
+    return usable
+
+
+def training_summary(config: TrainConfig, counters: Counters, rows: list[dict], split: dict,
+                     init: dict | None = None) -> dict:
     """The free-form `training` entry of the weights file: what the registry and the report want to know."""
     best = selected_row(rows, config.selection)
     return {
         "config": config.to_dict(),
+        "init": init,
         "selection": config.selection,
         "best_epoch": best["epoch"],
         "epochs_run": counters.epoch,
@@ -173,6 +189,17 @@ def build_parts(config: TrainConfig, context: distributed.Context, precision: st
     return Parts(model, optimizer, scheduler, scaler)
 
 
+def warm_start(model: torch.nn.Module, selector: str, config: TrainConfig) -> dict:
+    """Load the weights a new run starts from; they must be the config's architecture and width."""
+    warm, info = load_model(selector)
+    if (info.architecture, info.width) != (config.architecture, config.width):
+        raise InputError(f"--init holds a {info.architecture} of width {info.width}, the config asks for "
+                         f"{config.architecture} of width {config.width}", "give weights of the same network",
+                         info.path)
+    model.load_state_dict(warm.state_dict())
+    return {"from": info.id, "sha256": info.sha256}
+
+
 def advance(counters: Counters, row: dict, config: TrainConfig) -> bool:
     """Count the finished epoch in; True when its validation loss is the best so far."""
     counters.epoch = row["epoch"]
@@ -197,15 +224,21 @@ def epoch_line(row: dict, improved: bool, kept: bool) -> str:
 
 def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     config = resolve_config(args)
-    sources = labelled_cases(args.data)
-    split = resolve_split(args, config, sorted(sources))
+    sources, broken = labelled_sources(args.data)
+    split = resolve_split(args, config, sorted(sources | broken))
     if context.is_main:
         write_json(config.to_dict(), args.out / CONFIG)
         write_split(split, args.out / SPLIT)
-    cached = prepare_cache(args, config, split, sources, context)
+    cached, unreadable = prepare_cache(args, config, split, sources, context)
+    split = usable_split(split, cached, broken | unreadable, context)
     precision = resolve_precision(config.precision, context.device)
     memory_format = torch.channels_last_3d if config.channels_last else torch.contiguous_format
     parts, counters, rows = build_parts(config, context, precision, memory_format), Counters(), []
+    init = read_init(args.out) if args.resume else None
+    if args.init and not args.resume:
+        init = warm_start(parts.model, args.init, config)
+        if context.is_main:
+            write_json(init, args.out / INIT)
     if args.resume:
         counters = parts.restore(load_checkpoint(args.out / CHECKPOINT))
         rows = [row for row in read_log(args.out / LOG) if row["epoch"] <= counters.epoch]
@@ -219,7 +252,7 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
     loader = DataLoader(patches, config.batch_size, sampler=sampler, num_workers=config.workers,
                         pin_memory=context.device.type == "cuda")
     mine = split["validation"][context.rank::context.world_size]  # this rank's share of the validation cases
-    volumes = DataLoader(VolumeDataset([cached[case_id] for case_id in mine]), batch_size=1,
+    volumes = DataLoader(VolumeDataset([cached[case_id] for case_id in mine], config), batch_size=1,
                          num_workers=min(config.workers, 1))
     if context.is_main:
         tqdm.write(f"{config.name}: {config.architecture} width {config.width}, {precision}, "
@@ -237,7 +270,7 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
         if context.is_main:
             if kept:
                 export_weights(parts.model, args.out / f"{config.name}.pt", config,
-                               training_summary(config, counters, rows, split))
+                               training_summary(config, counters, rows, split, init))
             write_log(rows, args.out / LOG)
             save_checkpoint(args.out / CHECKPOINT, **parts.state(counters, config))
             tqdm.write(epoch_line(row, improved, kept))
@@ -274,6 +307,13 @@ def run_epoch(parts: Parts, loader: DataLoader, volumes: DataLoader, epoch: int,
     return row, trained.skipped_steps
 
 
+def kept_line(run: Path) -> str:
+    """Which epoch's weights the run exported, by its selection rule (lowest loss or highest mean Dice)."""
+    config = TrainConfig.from_dict(json.loads((run / CONFIG).read_text()))
+    kept = selected_row(read_log(run / LOG), config.selection)
+    return f"kept the weights of epoch {kept['epoch']} (selection: {config.selection}) in {run}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -291,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         distributed.teardown(context)
     if context.is_main:
-        print(f"{counters.stopped or 'stopped'} after epoch {counters.epoch}; best validation loss "
-              f"{counters.best_loss:.4f} at epoch {counters.best_epoch}; kept weights in {args.out}")
+        print(f"{counters.stopped or 'stopped'} after epoch {counters.epoch}; lowest validation loss "
+              f"{counters.best_loss:.4f} at epoch {counters.best_epoch}; {kept_line(args.out)}")
     return 0
 
 

@@ -49,9 +49,23 @@ class SegmentOptions:
         return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label])
 
 
-def python_executable(which: Callable[[str], str | None] = shutil.which) -> str:
-    """Slicer's `PythonSlicer` when running inside Slicer (as slicer.util does for pip), else this interpreter."""
-    return which("PythonSlicer") or sys.executable
+def python_executable(which: Callable[[str], str | None] = shutil.which, executable: str = sys.executable) -> str:
+    """Slicer's `PythonSlicer` (on PATH, as slicer.util finds it for pip, or beside Slicer's binary), else this
+    interpreter when it is a Python. Inside Slicer `sys.executable` is the Slicer application itself, which cannot
+    run `-m BraTSXAILib`, so it is never used as a fallback there: FileNotFoundError says what is missing.
+    """
+    found = which("PythonSlicer")
+    if found:
+        return found
+    here = Path(executable).resolve().parent
+    for folder in (here, here.parent / "bin"):
+        for name in ("PythonSlicer", "PythonSlicer.exe"):
+            if (folder / name).is_file():
+                return str(folder / name)
+    if Path(executable).name.lower().startswith("python"):
+        return executable
+    raise FileNotFoundError(f"PythonSlicer was not found on PATH or beside {executable}; "
+                            "the segmentation needs Slicer's Python interpreter to run in the background")
 
 
 def segment_command(python: str, case_folder: Path, output_folder: Path, options: SegmentOptions) -> list[str]:

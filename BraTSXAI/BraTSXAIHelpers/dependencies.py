@@ -1,4 +1,4 @@
-"""What the library needs that Slicer's Python lacks, and whether installing it calls for a restart.
+"""What the library needs that Slicer's Python lacks (or has too old), and whether installing it calls for a restart.
 
 PyTorch is installed through the PyTorch extension (it picks the CUDA build that fits the computer); the rest
 with pip. A restart is needed only when pip replaced a package that Slicer had already imported.
@@ -33,6 +33,39 @@ def distribution_name(requirement: str) -> str:
 def missing_modules(find_spec: Callable[[str], object] = importlib.util.find_spec) -> list[str]:
     """Import names of the requirements that cannot be imported here."""
     return [name for name in REQUIREMENTS if find_spec(name) is None]
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """"2.13.0+cpu" -> (2, 13, 0); "1.26rc1" -> (1, 26): the leading release numbers, enough for a minimum."""
+    numbers = []
+    for part in version.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        numbers.append(int(digits.group()))
+        if digits.group() != part:
+            break
+    return tuple(numbers)
+
+
+def minimum_version(requirement: str) -> tuple[int, ...]:
+    """The `>=` bound of a requirement as a version tuple, () when it names none."""
+    bound = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+    return version_tuple(bound.group(1)) if bound else ()
+
+
+def unmet_modules(version_of: Callable[[str], str] = importlib.metadata.version) -> list[str]:
+    """Import names of requirements not installed, or installed older than the version pyproject.toml asks for."""
+    unmet = []
+    for name, requirement in REQUIREMENTS.items():
+        try:
+            installed = version_of(distribution_name(requirement))
+        except importlib.metadata.PackageNotFoundError:
+            unmet.append(name)
+            continue
+        if version_tuple(installed) < minimum_version(requirement):
+            unmet.append(name)
+    return unmet
 
 
 def pip_requirements(modules: Iterable[str]) -> list[str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST_FORMAT = "brats-xai-manifest/1"
-MODEL_LABELS = {"unet": "UNet", "resunet": "Residual UNet", "attunet": "Attention UNet"}  # = models.DISPLAY_NAMES
+MODEL_LABELS = {"unet": "UNet", "resunet": "Residual UNet", "attunet": "Attention UNet",  # = models.DISPLAY_NAMES
+                "ensemble": "Ensemble"}
 OVERLAY_KINDS = ("probability", "gradcam", "attention", "uncertainty")
 EXPLANATION_KINDS = ("gradcam", "attention")
 KIND_LABELS = {"probability": "probability", "gradcam": "Grad-CAM", "attention": "attention", "uncertainty": "uncertainty"}
@@ -53,6 +54,7 @@ class SegmentationSpec:
     model: str
     name: str
     segments: tuple[SegmentSpec, ...]
+    primary: bool = False  # the result to show first: the ensemble when several networks ran
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def _segmentation(output: dict, folder: Path, case_id: str, where: str) -> Segme
         segments.append(SegmentSpec(value, str(label["name"]), color, terminology_entry(value)))
     model = str(output.get("model", ""))
     return SegmentationSpec(folder / output["path"], model, f"{case_id} {model_label(model)} segmentation",
-                            tuple(segments))
+                            tuple(segments), bool(output.get("primary", False)))
 
 
 def plan_nodes(manifest_path: str | Path) -> NodePlan:
@@ -165,8 +167,8 @@ def plan_nodes(manifest_path: str | Path) -> NodePlan:
     return NodePlan(
         case_id=case_id,
         reference_modality=str(reference.get("modality", "t1ce")),
-        segmentations=tuple(segmentations),
-        overlays=tuple(overlays),
+        segmentations=tuple(sorted(segmentations, key=lambda spec: not spec.primary)),  # primary first
+        overlays=tuple(sorted(overlays, key=lambda spec: spec.model != "ensemble")),
         metrics=dict(manifest.get("metrics") or {}),
         warnings=tuple(str(w) for w in manifest.get("warnings") or ()),
         skipped=tuple(skipped),

@@ -57,7 +57,7 @@ class BackgroundRun:
     def __init__(self, command: Sequence[str], cwd: str | Path, env: dict | None = None):
         self.command = list(command)
         self._events: queue.Queue = queue.Queue()
-        self._cancelled = False
+        self._kill_sent = False
         self._manifest: str | None = None
         self._failure: Failure | None = None
         self._process = subprocess.Popen(
@@ -120,16 +120,24 @@ class BackgroundRun:
 
     @property
     def outcome(self) -> Outcome:
-        return Outcome(self._process.returncode, self._cancelled, self._manifest, self._failure)
+        return Outcome(self._process.returncode, self._was_killed(), self._manifest, self._failure)
+
+    def _was_killed(self) -> bool:
+        """Cancelled only if the kill ended the child: a run that finished first keeps its own outcome."""
+        code = self._process.returncode
+        if not self._kill_sent or code is None or code == 0:
+            return False
+        if os.name == "nt":
+            return self._failure is None  # taskkill /F leaves exit status 1; a reported error is not a cancel
+        return code == -signal.SIGKILL
 
     def cancel(self) -> None:
         """Kill the child and everything it started; the run then finishes as cancelled.
 
-        A child that has already exited is left as it ended (its outcome stands).
+        A child that has already exited (even between the check and the kill) is left as it ended.
         """
         if self._process.poll() is not None:
             return
-        self._cancelled = True
         if os.name == "nt":
             subprocess.run(["taskkill", "/F", "/T", "/PID", str(self._process.pid)], capture_output=True, check=False)
         else:
@@ -137,3 +145,4 @@ class BackgroundRun:
                 os.killpg(self._process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 return
+        self._kill_sent = True

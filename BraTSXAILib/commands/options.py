@@ -5,6 +5,7 @@ import argparse
 
 from ..inference import DEVICES, PRECISIONS
 from ..labels import ET_LABELS
+from ..uncertainty import DEFAULT_FLIPS
 
 MODEL_HELP = ("unet, resunet, attunet or all (the registry's default weights), a registry id "
               "(see `brats-xai models`), or a path to a .pt weights file")
@@ -19,12 +20,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available, else CPU")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: CUDA mixed precision; bf16 on CPUs that compute it natively; else float32")
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability above which a region is kept")
+    parser.add_argument("--threshold", type=float,
+                        help="one probability threshold for every region (default: each model's per-region "
+                             "thresholds and post-processing, calibrated on validation cases; see the registry)")
     parser.add_argument("--et-label", type=int, choices=ET_LABELS, default=4,
                         help="label value of enhancing tumour: 4 (BraTS 2018-21) or 3 (BraTS 2023+)")
     parser.add_argument("--explain", type=explanation_list, default=(), metavar="gradcam,attention",
-                        help="explanation maps to write as well, comma-separated: gradcam (WT/TC/ET per model), "
-                             "attention (Attention UNet gates and CBAM maps), attention-softmax (the a/max a view)")
+                        help="explanations to add, comma-separated: gradcam (WT/TC/ET per model), attention "
+                             "(Attention UNet gates and CBAM maps), attention-softmax (the a/max a view), uncertainty "
+                             "(maps + expected Dice of the primary result), modality (share of each sequence)")
+    parser.add_argument("--layer", help="Grad-CAM layer: bottleneck, decoder.3 … decoder.0, final, or a module name "
+                                         "(default: each network's measured default per region; docs/explanations.md)")
+    parser.add_argument("--method", help="Grad-CAM variant: gradcam, hirescam, gradcam++ or layercam (default: "
+                                          "each network's measured default per region)")
+    parser.add_argument("--flips", type=int, default=DEFAULT_FLIPS,
+                        help=f"test-time flips per network for the uncertainty (default {DEFAULT_FLIPS}; "
+                             "each costs one forward pass)")
     parser.add_argument("--window", action="store_true",
                         help="always use the sliding window (default: only when the volume does not fit in memory)")
     parser.add_argument("--json-progress", action="store_true",

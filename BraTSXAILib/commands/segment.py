@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..batch import CaseResult, find_cases, segment_cases
 from ..io import MODALITIES
+from ..labels import REGIONS
 from ..pipeline import SegmentOptions, check_output_folder, load_models
 from .options import add_model_options
 from .reporting import Reporter
@@ -32,17 +33,21 @@ def add_parser(subparsers) -> None:
 def options_from(args: argparse.Namespace, overview: bool) -> SegmentOptions:
     options = SegmentOptions(device=args.device, precision=args.precision, threshold=args.threshold,
                              et_label=args.et_label, reference=getattr(args, "reference", "t1ce"),
-                             explain=args.explain, sliding_window=True if args.window else None, overview=overview)
+                             explain=args.explain, sliding_window=True if args.window else None, overview=overview,
+                             flips=args.flips, layer=args.layer, method=args.method)
     options.check()
     return options
 
 
 def _dice_text(manifest_path: Path) -> str:
-    metrics = json.loads(manifest_path.read_text()).get("metrics", {})
-    return "; ".join(
-        f"{model} Dice " + " ".join(f"{region} {scores[f'dice_{region}']:.3f}" for region in ("WT", "TC", "ET"))
-        for model, scores in metrics.items()
-    )
+    """Dice per model when the case has a truth, and the primary result's expected Dice when it was asked for."""
+    manifest = json.loads(manifest_path.read_text())
+    parts = [f"{model} Dice " + " ".join(f"{region} {scores[f'dice_{region}']:.3f}" for region in REGIONS)
+             for model, scores in manifest.get("metrics", {}).items()]
+    if manifest.get("quality"):
+        parts.append(f"{manifest['primary']} expected Dice " + " ".join(
+            f"{region} {manifest['quality'][region]['expected_dice']:.2f}" for region in REGIONS))
+    return "; ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:

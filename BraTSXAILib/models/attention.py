@@ -1,8 +1,9 @@
 """CBAM (Woo et al. 2018) and the additive attention gate (Oktay et al. 2018), in 3D.
 
 Each module keeps the maps of its last forward pass (`channel_weights`, `spatial_map`, `alpha`) so that the
-explanation code reads them without running the network again. The maps are kept in the graph (not detached),
-so gradients through them stay available.
+explanation code reads them without running the network again. They are kept detached: a stored map holds only
+its own few one-channel values, never the autograd graph of the pass that made it, so dropping a pass's output
+frees all of that pass's activations (tested). The forward pass itself uses the attached maps.
 """
 from __future__ import annotations
 
@@ -47,10 +48,11 @@ class CBAM(nn.Module):
         self.spatial_map: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.channel_weights = self.channel(x)
-        x = x * self.channel_weights
-        self.spatial_map = self.spatial(x)
-        return x * self.spatial_map
+        weights = self.channel(x)
+        x = x * weights
+        spatial = self.spatial(x)
+        self.channel_weights, self.spatial_map = weights.detach(), spatial.detach()
+        return x * spatial
 
 
 class AttentionGate(nn.Module):
@@ -66,8 +68,9 @@ class AttentionGate(nn.Module):
 
     def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         gate = F.interpolate(self.phi_g(g), size=x.shape[2:], mode="trilinear", align_corners=False)
-        self.alpha = torch.sigmoid(self.psi(F.relu(self.theta_x(x) + gate)))  # (B, 1, D, H, W)
-        return x * self.alpha
+        alpha = torch.sigmoid(self.psi(F.relu(self.theta_x(x) + gate)))  # (B, 1, D, H, W)
+        self.alpha = alpha.detach()
+        return x * alpha
 
 
 class CBAMGatedSkip(nn.Module):

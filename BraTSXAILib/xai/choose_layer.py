@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..io import discover_cases, load_case
+from ..batch import labelled_sources
+from ..io import load_case
 from ..labels import REGIONS, labels_to_regions
 from ..losses import BCEDiceLoss
 from ..models import ARCHITECTURES, build_model
@@ -51,7 +52,7 @@ def phantom_cases(seeds: Sequence[int], shape: Sequence[int]) -> list[tuple[torc
 
 def labelled_cases(folder: Path, case_ids: Sequence[str]) -> list:
     """The named cases of a folder of BraTS cases, loaded; each must have a ground truth (score held-out cases)."""
-    sources = {source.case_id: source for source in discover_cases(folder) if source.label_path is not None}
+    sources, _ = labelled_sources(folder)
     missing = [case_id for case_id in case_ids if case_id not in sources]
     if missing or not case_ids:
         raise InputError(f"no labelled case {', '.join(missing) or '(none named)'} in the folder",

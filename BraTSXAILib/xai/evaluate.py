@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..labels import REGIONS
+from ..postprocess import LabelRule
 from .cam import make_cam
 from .explain import brain_voxels
 from .faithfulness import (RANDOMISATION_STAGES, cascading_randomisation, deletion_insertion, energy_pointing_game,
@@ -35,12 +36,14 @@ def _number(value: float) -> float | None:
 def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS,
                           method: str = "gradcam", layer: str = DEFAULT_LAYER, truth: np.ndarray | None = None,
                           steps: int = 10, baseline: str = "blur", curves: bool = True, randomisation: bool = True,
-                          seed: int = 0, progress: Callable[[str], None] | None = None) -> list[dict]:
-    """Rows with the COLUMNS above for each class; measures left out (or undefined) are None."""
+                          seed: int = 0, progress: Callable[[str], None] | None = None,
+                          rule: LabelRule | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> list[dict]:
+    """Rows with the COLUMNS above for each class; measures left out (or undefined) are None. Maps explain the
+    regions `rule` predicts (the model's label rule, on voxels of `spacing` mm; default p ≥ 0.5)."""
     report = progress or (lambda stage: None)
     report(f"{method} maps")
     cam = make_cam(method, model, layer)
-    result = cam(x, lambda logits: make_targets(classes, predicted_masks(logits), x.device))
+    result = cam(x, lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device))
     targets = result.targets
     live = [target for target in targets if not target.empty]
     brain = brain_voxels(x)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..labels import REGIONS
+from ..postprocess import LabelRule
 from .attention import DEFAULT_LEVEL, attention_volumes, read_attention
 from .cam import make_cam
 from .display import COLORMAP, display_map
@@ -40,14 +41,16 @@ def brain_voxels(x: torch.Tensor) -> np.ndarray:
 
 def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS, method: str = "gradcam",
                     layer: str = DEFAULT_LAYER, masks: Mapping[str, np.ndarray] | None = None,
+                    rule: LabelRule | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0),
                     ) -> tuple[list[Explanation], list[str], torch.Tensor]:
-    """One map per class from one forward pass; targets are the predicted regions unless `masks` are given.
+    """One map per class from one forward pass; targets are the regions predicted under `rule` (as the label map
+    is written, on voxels of `spacing` mm) unless `masks` are given.
 
     Also returns the pass's logits (1, 3, z, y, x), so that a caller can segment from the same pass.
     """
     cam = make_cam(method, model, layer)
     if masks is None:
-        targets = lambda logits: make_targets(classes, predicted_masks(logits), x.device)  # noqa: E731
+        targets = lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device)  # noqa: E731
     else:
         targets = make_targets(classes, masks, x.device, voxel_set="truth")
     result = cam(x, targets)
@@ -66,10 +69,10 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
             warnings.append(f"{what}: no positive evidence anywhere, so the map is blank")
         elif score > TRIVIAL_THRESHOLD:
             warnings.append(f"{what}: correlates {score:.2f} with the logit map, so it shows the prediction, "
-                            "not why; choose a deeper layer")
+                            "not why; try a deeper layer (--layer decoder.2 or bottleneck) or --method hirescam")
         explanations.append(Explanation("gradcam", target.name, shown.values, {
             "kind": "gradcam", "class": target.name, "method": method, "layer": cam.layer,
-            "voxel_set": target.voxel_set, "range": [0.0, 1.0], "raw_range": list(shown.raw_range),
+            "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0], "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,
         }))
     return explanations, warnings, result.logits

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import ndimage, stats
+from scipy import ndimage
 from torch import nn
 
 from ..errors import InputError
@@ -49,6 +49,8 @@ def _correlation(a: np.ndarray, b: np.ndarray, rank: bool) -> float:
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
+    from scipy import stats  # 0.4 s to import: only when a correlation is asked for
+
     return float((stats.spearmanr(a, b) if rank else stats.pearsonr(a, b))[0])
 
 

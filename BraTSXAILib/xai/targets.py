@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..labels import enforce_nesting, labels_to_regions
+from ..postprocess import LabelRule, rule_regions
 
 # class -> (channel whose logits count, channel subtracted or None)
 CLASS_CHANNELS: dict[str, tuple[int, int | None]] = {"WT": (0, None), "TC": (1, None), "ET": (2, None),
@@ -67,9 +68,12 @@ def class_masks(regions: np.ndarray) -> dict[str, np.ndarray]:
     return {"WT": wt, "TC": tc, "ET": et, "ED": wt & ~tc, "NCR": tc & ~et}
 
 
-def predicted_masks(logits: torch.Tensor) -> dict[str, np.ndarray]:
-    """Class voxel sets of the prediction (sigmoid > 0.5, i.e. logit > 0) of logits (1, 3, z, y, x)."""
-    return class_masks((logits[0] > 0).cpu().numpy())
+def predicted_masks(logits: torch.Tensor, rule: LabelRule | None = None,
+                    spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> dict[str, np.ndarray]:
+    """Class voxel sets of the prediction of logits (1, 3, z, y, x) under the label rule the labels are written
+    with (default: p ≥ 0.5 everywhere, no post-processing), so a map explains the region the user sees."""
+    probabilities = torch.sigmoid(logits[0].float()).detach().cpu().numpy()
+    return class_masks(rule_regions(probabilities, rule or LabelRule(), spacing))
 
 
 def truth_masks(label_map: np.ndarray) -> dict[str, np.ndarray]:

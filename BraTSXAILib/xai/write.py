@@ -7,15 +7,18 @@ explained both ways still costs one forward pass.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..labels import REGIONS
+from ..postprocess import LabelRule
 from ..preprocess import Geometry
 from .attention import has_attention
 from .explain import Explanation, explain_attention, explain_gradcam
+from .layers import DEFAULT_LAYER
 
 CHANNEL_WEIGHTS_KIND = "channel_weights"
 ATTENTION_VIEWS = {"attention": "sigmoid", "attention-softmax": "softmax"}  # --explain name -> attention view
@@ -31,26 +34,53 @@ def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, arc
     writer.image(name, image, {**explanation.fields, "model": architecture})
 
 
+def gradcam_plan(defaults: Mapping[str, dict], layer: str | None, method: str | None,
+                 ) -> tuple[dict[tuple[str, str], list[str]], dict[str, str]]:
+    """Regions grouped by (layer, method), one Grad-CAM pass per group, and the regions with no faithful map.
+    A user's `layer`/`method` overrides the defaults for every region (and also asks for the `none` ones)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    missing = {}
+    for region in REGIONS:
+        default = defaults.get(region, {})
+        if "none" in default and layer is None and method is None:
+            missing[region] = default["none"]
+            continue
+        key = (layer or default.get("layer", DEFAULT_LAYER), method or default.get("method", "gradcam"))
+        groups.setdefault(key, []).append(region)
+    return groups, missing
+
+
 def write_explanations(writer, architecture: str, network: nn.Module, array: np.ndarray, geometry: Geometry,
                        kinds: Sequence[str], device: torch.device,
-                       progress: Callable[[str], None] | None = None) -> tuple[list[str], torch.Tensor | None]:
+                       progress: Callable[[str], None] | None = None,
+                       rule: LabelRule | None = None, layer: str | None = None, method: str | None = None,
+                       defaults: Mapping[str, dict] | None = None) -> tuple[list[str], torch.Tensor | None]:
     """Write the requested kinds ("gradcam", "attention", "attention-softmax") through `writer`
     (pipeline.OutputWriter); return the warnings and the Grad-CAM pass's logits (None without Grad-CAM).
 
     Attention is written only for networks that have it (the pipeline warns when a requested kind wrote nothing);
-    the first attention view written holds the default map (gate0).
+    the first attention view written holds the default map (gate0). Grad-CAM explains the regions that `rule`
+    (the label rule the labels are written with) gives on the network grid. Each region's layer and method are
+    the network's measured `defaults` (registry `explain`), unless `layer` or `method` is given; a region whose
+    default is `none` gets no map, and a warning saying why.
     """
     report = progress or (lambda stage: None)
     x = torch.from_numpy(np.ascontiguousarray(array))[None].to(device)
     warnings: list[str] = []
     explained, logits = False, None
     if "gradcam" in kinds:
-        report(f"Grad-CAM WT, TC, ET ({architecture})")
-        explanations, found, logits = explain_gradcam(network, x)
-        warnings += [f"{architecture}: {warning}" for warning in found]
-        for explanation in explanations:
-            _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry, architecture)
-        explained = True
+        groups, missing = gradcam_plan(defaults or {}, layer, method)
+        warnings += [f"{architecture}: no faithful {region} Grad-CAM map: {why} (--layer/--method ask for one anyway)"
+                     for region, why in missing.items()]
+        for (chosen_layer, chosen_method), regions in groups.items():
+            report(f"Grad-CAM {', '.join(regions)} ({architecture})")
+            explanations, found, logits = explain_gradcam(network, x, regions, chosen_method, chosen_layer,
+                                                          rule=rule, spacing=geometry.network.spacing[::-1])
+            warnings += [f"{architecture}: {warning}" for warning in found]
+            for explanation in explanations:
+                _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry,
+                        architecture)
+            explained = True
     views = [view for name, view in ATTENTION_VIEWS.items() if name in kinds] if has_attention(network) else []
     for position, view in enumerate(views):
         report(f"Attention maps ({architecture})")

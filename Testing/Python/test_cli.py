@@ -70,8 +70,11 @@ def test_segment_json_progress_contract(registry, case, tmp_path, capsys):
     assert lines[-1] == {"done": True, "manifest": str(out / "manifest.json"), "skipped": False}
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "attunet_labels.nii.gz")))
     assert set(np.unique(labels)) <= {0, 1, 2, 3}
-    status, stdout, _ = run_cli(capsys, "segment", case, "--out", out, "--model", "attunet", "--json-progress")
+    status, stdout, _ = run_cli(capsys, "segment", case, "--out", out, "--model", "attunet", "--json-progress",
+                                "--et-label", "3", "--threshold", "0.4")
     assert status == 0 and json.loads(stdout.splitlines()[-1])["skipped"] is True
+    status, stdout, _ = run_cli(capsys, "segment", case, "--out", out, "--model", "attunet", "--json-progress")
+    assert status == 0 and json.loads(stdout.splitlines()[-1])["skipped"] is False  # other options: redone
 
 
 def test_segment_four_files_and_a_folder_of_cases(registry, tmp_path, capsys):

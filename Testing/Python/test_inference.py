@@ -1,4 +1,4 @@
-"""Inference: precision choice, bf16 against float32, sliding-window stitching, labels from probabilities."""
+"""Inference: precision choice, bf16 against float32, sliding-window stitching."""
 import numpy as np
 import pytest
 import torch
@@ -8,7 +8,6 @@ from BraTSXAILib import inference
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import (
     predict,
-    probabilities_to_labels,
     resolve_device,
     resolve_precision,
     window_count,
@@ -106,17 +105,3 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA"):
             resolve_device("cuda")
-
-
-def test_labels_from_probabilities_are_nested_and_thresholded():
-    probabilities = np.zeros((3, 1, 1, 5), dtype=np.float32)
-    probabilities[:, 0, 0, 0] = [0.9, 0.2, 0.1]  # edema only
-    probabilities[:, 0, 0, 1] = [0.9, 0.8, 0.3]  # core without enhancement -> NCR
-    probabilities[:, 0, 0, 2] = [0.9, 0.8, 0.7]  # enhancing
-    probabilities[:, 0, 0, 3] = [0.2, 0.8, 0.9]  # core/enhancing outside the whole tumour -> background
-    probabilities[:, 0, 0, 4] = [0.6, 0.6, 0.6]  # depends on the threshold
-    assert probabilities_to_labels(probabilities).ravel().tolist() == [2, 1, 4, 0, 4]
-    assert probabilities_to_labels(probabilities, et_label=3).ravel().tolist() == [2, 1, 3, 0, 3]
-    assert probabilities_to_labels(probabilities, threshold=0.65).ravel().tolist() == [2, 1, 4, 0, 0]
-    with pytest.raises(InputError):
-        probabilities_to_labels(probabilities, threshold=1.5)

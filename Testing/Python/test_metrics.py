@@ -77,3 +77,18 @@ def test_region_metrics_on_label_maps():
     assert scores["dice_ET"] == 0.0 and scores["recall_ET"] == 0.0
     assert scores["hd95_WT"] == 0.0
     assert scores["hd95_ET"] == pytest.approx(np.sqrt(3 * 36))
+
+
+def test_hd95_of_a_one_sided_empty_region_on_the_brats_grid_is_its_diagonal():
+    empty, voxel = np.zeros((155, 240, 240), bool), single_voxel((155, 240, 240), (70, 120, 120))
+    assert hd95(empty, voxel) == pytest.approx(373.13, abs=0.005)
+
+
+def test_region_metrics_carry_the_voxel_counts_for_pooling():
+    truth = np.zeros((4, 4, 4), np.uint8)
+    truth[0, 0, :2] = 4  # 2 ET voxels
+    prediction = np.zeros_like(truth)
+    prediction[0, 0, 1:3] = 4  # 1 hit, 1 false positive, 1 miss
+    scores = region_metrics(prediction, truth, with_hd95=False)
+    for region in ("WT", "TC", "ET"):
+        assert [scores[f"{name}_{region}"] for name in ("tp", "fp", "fn", "tn")] == [1, 1, 1, 61]

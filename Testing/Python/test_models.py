@@ -18,13 +18,92 @@ def test_output_keeps_any_input_size(architecture, shape):
     assert out.shape == (shape[0], 3, *shape[2:])
 
 
+OUR_COUNTS = {  # pinned: any change to a network shows here first (docs/fidelity.md explains each number)
+    24: {"unet": 5_651_019, "resunet": 5_741_547, "attunet": 5_715_736},
+    16: {"unet": 2_512_819, "resunet": 2_553_331, "attunet": 2_543_281},
+}
+
+
+@pytest.mark.parametrize("width", OUR_COUNTS)
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_parameter_counts_at_study_width(architecture):
-    model = build_model(architecture)  # width 24, as in the study
-    count = count_parameters(model)
-    print(f"{architecture}: {count:,} parameters at width 24")
-    assert 4e6 < count < 8e6
-    assert count_parameters(build_model(architecture, width=16)) < count
+def test_parameter_counts_are_pinned(architecture, width):
+    assert count_parameters(build_model(architecture, width)) == OUR_COUNTS[width][architecture]
+
+
+def notebook_counts(w: int) -> dict[str, int]:
+    """The study notebook's networks counted layer by layer, as docs/fidelity.md describes them: every 3×3×3
+    convolution has a bias; ResUNet blocks always have a bias-free 1×1 shortcut and its first layer is
+    conv → ReLU → GroupNorm → conv; each AttUNet skip (C channels) has a CBAM whose spatial branch is a 7×7×7
+    convolution from 2 to C channels and a gate of three C→C 1×1 convolutions (two with BatchNorm)."""
+    double = lambda i, o: 27 * i * o + o + 2 * o + 27 * o * o + o + 2 * o  # noqa: E731
+    residual = lambda i, o: 2 * i + 27 * i * o + o + 2 * o + 27 * o * o + o + i * o  # noqa: E731
+    blocks = [(w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w), (8 * w, 8 * w), (16 * w, 4 * w), (8 * w, 2 * w),
+              (4 * w, w), (2 * w, w)]
+    head = 3 * w + 3
+    unet = double(4, w) + sum(double(i, o) for i, o in blocks) + head
+    first = 27 * 4 * w + w + 2 * w + 27 * w * w + w + 4 * w
+    resunet = first + sum(residual(i, o) for i, o in blocks) + head
+    attention = sum(2 * c * (c // 8) + 686 * c + 3 * (c * c + c) + 2 * 2 * c for c in (8 * w, 4 * w, 2 * w, w))
+    return {"unet": unet, "resunet": resunet, "attunet": unet + attention}
+
+
+def test_the_notebook_counts_and_where_ours_differ():
+    """The notebook's UNet count is 5,652,507 exactly (ResUNet and AttUNet about 5.764 M and 6.061 M); ours differ
+    from it by exactly the biases of the 3×3×3 convolutions, which GroupNorm's shift makes redundant."""
+    notebook = notebook_counts(24)
+    assert notebook["unet"] == 5_652_507
+    assert round(notebook["resunet"] / 1e6, 3) == 5.764 and round(notebook["attunet"] / 1e6, 3) == 6.061
+    unet = build_model("unet", 24)
+    biases = sum(m.out_channels for m in unet.modules()
+                 if isinstance(m, nn.Conv3d) and m.kernel_size == (3, 3, 3) and m.bias is None)
+    assert count_parameters(unet) + biases == notebook["unet"]
+    assert notebook["attunet"] - notebook["unet"] == 408_600  # our CBAM + gates: 64,717
+    assert OUR_COUNTS[24]["attunet"] - OUR_COUNTS[24]["unet"] == 64_717
+
+
+def test_upsampling_without_aligned_corners_commutes_with_cropping():
+    """align_corners=False (ours) gives a window the same interior values as the whole volume, so sliding-window
+    and whole-volume inference agree; align_corners=True (the notebook) stretches by (2n − 1)/(n − 1) and does not."""
+    import torch.nn.functional as F
+
+    x = torch.randn(1, 1, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    for aligned, agrees in ((False, True), (True, False)):
+        whole = F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=aligned)[..., 5:11, 5:11, 5:11]
+        window = F.interpolate(x[..., 2:6, 2:6, 2:6], scale_factor=2, mode="trilinear", align_corners=aligned)
+        difference = (whole - window[..., 1:7, 1:7, 1:7]).abs().max().item()
+        assert (difference < 1e-6) == agrees, (aligned, difference)
+
+
+def test_group_norm_on_the_four_input_channels_standardises_each_modality_alone():
+    """The reason for the ResUNet stem: GroupNorm(4 groups) on 4 channels is per-modality standardisation."""
+    from BraTSXAILib.models.blocks import group_norm
+
+    norm = group_norm(4)
+    assert norm.num_groups == 4
+    x = torch.randn(1, 4, 6, 6, 6) * torch.tensor([1.0, 5.0, 20.0, 100.0]).view(1, 4, 1, 1, 1) + 3.0
+    out = norm(x)
+    torch.testing.assert_close(out.mean(dim=(2, 3, 4)), torch.zeros(1, 4), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=(2, 3, 4), unbiased=False), torch.ones(1, 4), atol=1e-3, rtol=0)
+
+
+def test_stored_attention_maps_do_not_keep_the_pass_alive():
+    """The maps stay after a pass (the explanation code reads them), detached: once the output is dropped, every
+    activation of the pass is freed, even without a backward pass (with maps kept in the graph, 16 of the 51
+    convolution outputs of this network stayed alive until the next pass)."""
+    import gc
+    import weakref
+
+    model, outputs = build_model("attunet", width=8), []
+    for module in model.modules():
+        if isinstance(module, nn.Conv3d):
+            module.register_forward_hook(lambda module, inputs, output: outputs.append(weakref.ref(output)))
+    output = model(torch.randn(1, 4, 16, 16, 16))
+    assert len(outputs) == 51 and sum(ref() is not None for ref in outputs) > 16  # held by the graph
+    del output
+    gc.collect()
+    assert [ref for ref in outputs if ref() is not None] == []
+    maps = model.attention_maps()
+    assert all(not m.requires_grad and m.grad_fn is None for m in maps.values())
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

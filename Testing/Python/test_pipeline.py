@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 from tiny_models import tiny_registry
 
-from BraTSXAILib import pipeline
+from BraTSXAILib import pipeline, writer
 from BraTSXAILib.batch import find_cases, segment_cases
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.io import load_case
@@ -87,13 +87,28 @@ def test_known_answer_survives_the_round_trip(registry, case_folder, tmp_path, m
     assert set(manifest["timings"]) >= {"load", "preprocess", "inference unet", "write unet", "metrics unet"}
 
 
-def test_rerun_is_skipped_only_when_complete(registry, case_folder, tmp_path):
-    unet = load_models("unet", "cpu", registry)
-    segment_case(case_folder, tmp_path, unet, SegmentOptions())
-    assert is_finished(tmp_path, unet)
-    assert not is_finished(tmp_path, load_models("attunet", "cpu", registry))
+def test_every_region_survives_a_2mm_round_trip_of_an_adult_sized_tumour(registry, tmp_path, monkeypatch):
+    """At BraTS-like sizes (core and enhancing rim several voxels thick) 2 mm and back keeps all three regions."""
+    folder = write_phantom(tmp_path / "cases", "Large", shape=(64, 72, 64), seed=1)
+    _oracle(monkeypatch, folder, (2.0, 2.0, 2.0))
+    models = load_models("unet", "cpu", registry)
+    models[0].info.spacing = (2.0, 2.0, 2.0)
+    scores = segment_case(folder, tmp_path / "out", models, SegmentOptions())["metrics"]["unet"]
+    assert scores["dice_WT"] > 0.9 and scores["dice_TC"] > 0.85 and scores["dice_ET"] > 0.75, scores
+    assert max(scores["hd95_WT"], scores["hd95_TC"], scores["hd95_ET"]) <= 3.0
+
+
+def test_rerun_is_skipped_only_when_complete_and_made_with_the_same_options(registry, case_folder, tmp_path):
+    unet, options = load_models("unet", "cpu", registry), SegmentOptions()
+    manifest = segment_case(case_folder, tmp_path, unet, options)
+    assert manifest["options"]["threshold"] is None and manifest["options"]["models"] == [unet[0].info.id]
+    assert is_finished(tmp_path, unet, options)
+    assert not is_finished(tmp_path, load_models("attunet", "cpu", registry), options)
+    for changed in (SegmentOptions(threshold=0.33), SegmentOptions(et_label=3), SegmentOptions(explain=("gradcam",)),
+                    SegmentOptions(precision="float32")):
+        assert not is_finished(tmp_path, unet, changed), changed
     (tmp_path / "unet_probability_ET.nii.gz").unlink()
-    assert not is_finished(tmp_path, unet)
+    assert not is_finished(tmp_path, unet, options)
 
 
 def test_failure_leaves_nothing_behind(registry, case_folder, tmp_path, monkeypatch):
@@ -103,7 +118,7 @@ def test_failure_leaves_nothing_behind(registry, case_folder, tmp_path, monkeypa
     def broken(path, **figure):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(pipeline, "write_overview", broken)
+    monkeypatch.setattr(writer, "write_overview", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         segment_case(case_folder, tmp_path, models, SegmentOptions(overview=True))
     assert sorted(p.name for p in tmp_path.iterdir()) == []

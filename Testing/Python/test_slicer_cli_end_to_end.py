@@ -13,7 +13,7 @@ import SimpleITK as sitk
 
 import slicer_module
 from BraTSXAIHelpers import inputs
-from BraTSXAIHelpers.agreement import agreement_rows
+from BraTSXAIHelpers.agreement import agreement_rows, region_dice
 from BraTSXAIHelpers.command import SegmentOptions, segment_command
 from BraTSXAIHelpers.geometry import ijk_to_ras, read_volume, same_grid
 from BraTSXAIHelpers.manifest import plan_nodes
@@ -66,10 +66,11 @@ def test_manifest_becomes_node_descriptions(finished):
     _, outcome, _ = finished
     plan = plan_nodes(outcome.manifest)
     assert plan.case_id == CASE_ID and plan.reference_modality == "t1ce"
-    assert [s.model for s in plan.segmentations] == list(MODELS)
+    assert [s.model for s in plan.segmentations] == ["ensemble", *MODELS]  # the primary result first
     assert [s.name for s in plan.segmentations] == [
-        f"{CASE_ID} UNet segmentation", f"{CASE_ID} Residual UNet segmentation",
-        f"{CASE_ID} Attention UNet segmentation"]
+        f"{CASE_ID} Ensemble segmentation", f"{CASE_ID} UNet segmentation",
+        f"{CASE_ID} Residual UNet segmentation", f"{CASE_ID} Attention UNet segmentation"]
+    assert [s.primary for s in plan.segmentations] == [True, False, False, False]
     expected_segments = [(c["value"], c["name"], tuple(c["color"])) for c in label_classes(4)]
     for segmentation in plan.segmentations:
         assert [(s.value, s.name, s.color) for s in segmentation.segments] == expected_segments
@@ -101,15 +102,20 @@ def test_every_output_lies_on_the_t1ce_grid(finished):
 
 
 def test_agreement_matches_the_library_dice(finished):
-    """Dice against the truth computed here from the files equals the Dice the library put in the manifest."""
+    """The module's numpy Dice equals the library's (in the manifest); truth rows are taken from the manifest."""
     _, outcome, case = finished
     plan = plan_nodes(outcome.manifest)
     label_maps = {s.model: read_volume(s.path)[0] for s in plan.segmentations}
-    rows = agreement_rows(label_maps, truth=sitk.GetArrayFromImage(case.label))
-    assert len(rows) == 3 + 3
-    for model, row in zip(MODELS, rows[3:]):
-        library = plan.metrics[model]
-        assert row.dice == pytest.approx(tuple(library[f"dice_{r}"] for r in ("WT", "TC", "ET")), abs=1e-6)
+    models = [s.model for s in plan.segmentations]
+    assert models == ["ensemble", *MODELS]
+    truth = sitk.GetArrayFromImage(case.label)
+    for model in models:
+        library = tuple(plan.metrics[model][f"dice_{r}"] for r in ("WT", "TC", "ET"))
+        assert region_dice(label_maps[model], truth) == pytest.approx(library, abs=1e-6)
+    rows = agreement_rows(label_maps, plan.metrics)
+    assert len(rows) == 6 + 4  # every pair of the four, then each vs truth
+    for model, row in zip(models, rows[6:]):
+        assert row.dice == tuple(plan.metrics[model][f"dice_{r}"] for r in ("WT", "TC", "ET"))
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="checks process states in /proc (Linux)")

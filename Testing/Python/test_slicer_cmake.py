@@ -45,7 +45,8 @@ def test_every_library_file_is_listed():
 def test_every_module_file_and_resource_is_listed():
     lists = cmake_lists(ROOT / "BraTSXAI" / "CMakeLists.txt")
     module = {f"BraTSXAI/{item}" for item in lists["MODULE_PYTHON_SCRIPTS"]}
-    assert module == {"BraTSXAI/BraTSXAI.py"} | files_under("BraTSXAI/BraTSXAIHelpers")
+    packages = set().union(*(files_under(f"BraTSXAI/{p}") for p in ("BraTSXAIHelpers", "BraTSXAIScene", "BraTSXAIGui")))
+    assert module == {"BraTSXAI/BraTSXAI.py"} | packages
     resources = set(lists["SHARED_RESOURCES"])
     assert resources == files_under("Resources", exclude={"draw_icon.py"})  # the drawing script is not shipped
 

@@ -76,5 +76,16 @@ def test_python_is_pythonslicer_inside_slicer_else_this_interpreter():
     assert python_executable(lambda name: None) == sys.executable
 
 
+def test_pythonslicer_beside_slicer_and_never_the_slicer_binary(tmp_path):
+    slicer_bin = tmp_path / "Slicer-5.8" / "bin"
+    slicer_bin.mkdir(parents=True)
+    application = slicer_bin / "SlicerApp-real"
+    application.write_text("")
+    with pytest.raises(FileNotFoundError, match="PythonSlicer"):  # not the application binary as a Python
+        python_executable(lambda name: None, str(application))
+    (slicer_bin / "PythonSlicer").write_text("")
+    assert python_executable(lambda name: None, str(application)) == str(slicer_bin / "PythonSlicer")
+
+
 def test_log_text_quotes_parts_with_spaces():
     assert argv_text(["python", "/a b/c", "-m"]) == 'python "/a b/c" -m'

@@ -41,3 +41,20 @@ def test_restart_only_when_a_loaded_package_changed():
     before = {"numpy": "1.26.4", "scipy": "1.11.0"}
     assert dependencies.restart_needed(before, {"numpy": "1.26.4", "scipy": "1.11.0", "monai": "1.3.0"}) == []
     assert dependencies.restart_needed(before, {"numpy": "2.0.0", "scipy": "1.11.0"}) == ["numpy"]
+
+
+def test_versions_below_the_minimum_count_as_unmet():
+    installed = {"torch": "2.1.2+cu118", "numpy": "2.0.1", "scipy": "1.9.3", "SimpleITK": "2.3.1",
+                 "nibabel": "5.2.0", "monai": "1.3.0rc1", "tqdm": "4.66.1"}
+
+    def version_of(name):
+        if name not in installed:
+            raise dependencies.importlib.metadata.PackageNotFoundError(name)
+        return installed[name]
+
+    assert dependencies.unmet_modules(version_of) == ["torch", "scipy"]
+    del installed["tqdm"]
+    assert dependencies.unmet_modules(version_of) == ["torch", "scipy", "tqdm"]
+    assert dependencies.version_tuple("2.13.0+cpu") == (2, 13, 0)
+    assert dependencies.minimum_version("monai>=1.3") == (1, 3) and dependencies.minimum_version("tqdm") == ()
+    assert dependencies.unmet_modules() == []  # this environment has everything, new enough

@@ -105,3 +105,17 @@ def test_unreadable_manifest(tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ManifestError, match="cannot read"):
         plan_nodes(tmp_path / "manifest.json")
+
+
+def test_the_primary_ensemble_comes_first(tmp_path):
+    outputs = [{"path": f"{model}_labels.nii.gz", "kind": "labels", "model": model, "labels": label_classes(4),
+                **({"primary": True} if model == "ensemble" else {})} for model in ("unet", "attunet", "ensemble")]
+    outputs += [{"path": f"{model}_probability_WT.nii.gz", "kind": "probability", "model": model, "class": "WT",
+                 **({"primary": True} if model == "ensemble" else {})} for model in ("unet", "ensemble")]
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "brats-xai-manifest/1", "case_id": "C",
+                                                        "outputs": outputs}))
+    plan = plan_nodes(tmp_path / "manifest.json")
+    assert [spec.model for spec in plan.segmentations] == ["ensemble", "unet", "attunet"]
+    assert [spec.primary for spec in plan.segmentations] == [True, False, False]
+    assert plan.segmentations[0].name == "C Ensemble segmentation"
+    assert [spec.model for spec in plan.overlays] == ["ensemble", "unet"]

@@ -10,6 +10,8 @@ import pytest
 
 import slicer_module
 
+SCENE_DIR = slicer_module.MODULE_DIR / "BraTSXAIScene"  # Slicer and VTK, no Qt
+GUI_DIR = slicer_module.MODULE_DIR / "BraTSXAIGui"  # Qt
 SLICER_ONLY = {"slicer", "qt", "ctk", "vtk", "SampleData", "PyTorchUtils"}
 QT_WIDGETS = {"QWidget", "QLabel", "QPushButton", "QCheckBox", "QComboBox", "QProgressBar", "QPlainTextEdit"}
 
@@ -31,8 +33,49 @@ def python_files():
     return files + sorted((slicer_module.ROOT / "BraTSXAILib").rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", [slicer_module.MODULE_FILE, *sorted(slicer_module.HELPERS_DIR.glob("*.py"))],
-                         ids=lambda p: p.name)
+MODULE_FILES = [slicer_module.MODULE_FILE, *sorted(slicer_module.HELPERS_DIR.glob("*.py")),
+                *sorted(SCENE_DIR.glob("*.py")), *sorted(GUI_DIR.glob("*.py"))]
+QT_ONLY = {"qt", "ctk", "SampleData", "PyTorchUtils", "slicer.ScriptedLoadableModule", "slicer.parameterNodeWrapper",
+           "BraTSXAIGui", "BraTSXAI"}
+
+
+def imported_names(path) -> set[str]:
+    """Every module an import statement names (top level and dotted), wherever it stands in the file."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                names |= {".".join(parts[:i + 1]) for i in range(len(parts))}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            names |= {".".join(parts[:i + 1]) for i in range(len(parts))}
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("path", MODULE_FILES, ids=lambda p: str(p.relative_to(slicer_module.MODULE_DIR)))
+def test_module_files_stay_small(path):
+    assert len(path.read_text(encoding="utf-8").splitlines()) <= 400
+
+
+@pytest.mark.parametrize("path", sorted(SCENE_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_scene_code_and_logic_import_no_qt(path):
+    names = imported_names(path)
+    assert not names & QT_ONLY, f"{path.name} imports {sorted(names & QT_ONLY)}"
+    allowed = {"slicer", "vtk", "numpy", "BraTSXAIHelpers", "BraTSXAILib", "SimpleITK", "__future__"}
+    top = {n.split(".")[0] for n in names}
+    stdlib = set(__import__("sys").stdlib_module_names)
+    assert top <= allowed | stdlib, f"{path.name} imports {sorted(top - allowed - stdlib)}"
+
+
+def test_the_static_check_sees_a_qt_import(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("def f():\n    from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic\n")
+    assert "slicer.ScriptedLoadableModule" in imported_names(sample)
+
+
+@pytest.mark.parametrize("path", MODULE_FILES, ids=lambda p: str(p.relative_to(slicer_module.MODULE_DIR)))
 def test_compiles_for_slicer_python_39(path):
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source, filename=str(path), feature_version=(3, 9))  # no match statements, no 3.10+ syntax
@@ -45,8 +88,11 @@ def test_compiles_for_slicer_python_39(path):
 
 
 def test_module_has_the_four_slicer_classes_and_a_parameter_node():
-    classes = {n.name for n in ast.parse(module_source()).body if isinstance(n, ast.ClassDef)}
-    assert {"BraTSXAI", "BraTSXAIWidget", "BraTSXAILogic", "BraTSXAITest", "BraTSXAIParameterNode"} <= classes
+    body = ast.parse(module_source()).body
+    classes = {n.name for n in body if isinstance(n, ast.ClassDef)}
+    imported = {a.asname or a.name for n in body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert {"BraTSXAI", "BraTSXAIWidget", "BraTSXAILogic", "BraTSXAIParameterNode"} <= classes
+    assert "BraTSXAITest" in imported  # Slicer looks the test class up in the module's namespace
 
 
 def test_every_widget_the_code_uses_is_in_the_ui_file():

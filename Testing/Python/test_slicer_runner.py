@@ -124,3 +124,17 @@ def test_cancel_after_the_end_changes_nothing(tmp_path):
     before = run.wait(interval=0.05)
     run.cancel()
     assert run.outcome == before and before.succeeded
+
+
+def test_a_run_that_ends_while_cancel_is_under_way_keeps_its_outcome(tmp_path):
+    command = child(tmp_path, """
+        import json
+        print(json.dumps({"done": True, "manifest": "m.json"}), flush=True)
+    """)
+    run = BackgroundRun(command, cwd=tmp_path)
+    while run._process.returncode is None and not run.finished:  # the child exits on its own
+        time.sleep(0.02)
+    run._process.poll = lambda: None  # cancel's check sees it still running, as in the race with a real kill
+    run.cancel()
+    outcome = run.wait(interval=0.05)
+    assert outcome.succeeded and not outcome.cancelled and outcome.manifest == "m.json"

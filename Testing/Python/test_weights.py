@@ -8,6 +8,7 @@ from tiny_models import WIDTH, tiny_entry, tiny_registry, write_registry
 
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.models import build_model
+from BraTSXAILib.postprocess import LabelRule
 from BraTSXAILib.weights import (
     BUNDLED_DIR,
     CACHE_ENV,
@@ -89,7 +90,8 @@ def test_load_round_trips_the_weights(registry):
     assert not model.training
     assert (info.architecture, info.width, info.spacing, info.patch_size) == ("unet", WIDTH, (1.0, 1.0, 1.0), (32, 32, 32))
     assert info.sha256 == sha256_of(registry.parent / "unet-tiny-w8.pt")
-    assert info.manifest_entry() == {"id": "unet-tiny-w8", "sha256": info.sha256, "architecture": "unet", "width": 8}
+    assert info.manifest_entry() == {"id": "unet-tiny-w8", "sha256": info.sha256, "architecture": "unet", "width": 8,
+                                     "labels": LabelRule().to_dict()}
 
 
 def test_file_is_found_in_the_user_cache(registry, tmp_path):

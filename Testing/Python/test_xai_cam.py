@@ -123,3 +123,20 @@ def test_candidate_layers_report_channels_and_stride_of_every_preset():
     assert (layers["bottleneck"].channels, layers["bottleneck"].stride) == (64, (16, 16, 16))
     assert (layers["decoder.2"].channels, layers["decoder.2"].shape) == (16, (8, 4, 4))  # 20 pads to 32
     assert (layers["head"].channels, layers["head"].stride) == (3, (1, 1, 1))
+
+
+@pytest.mark.parametrize("threshold", [0.33, 0.5, 0.8])
+def test_the_label_threshold_reaches_the_grad_cam_target(threshold):
+    """The map explains the region the labels show: the target holds exactly the voxels with p ≥ threshold."""
+    from BraTSXAILib.postprocess import LabelRule
+    from BraTSXAILib.xai.explain import explain_gradcam
+
+    torch.manual_seed(0)
+    model = build_model("unet", 8).eval()
+    x = torch.randn(1, 4, 32, 32, 32)
+    explanations, _, logits = explain_gradcam(model, x, layer="decoder.1", rule=LabelRule().with_threshold(threshold))
+    regions = torch.sigmoid(logits[0]).numpy() >= threshold
+    nested = [regions[0], regions[0] & regions[1], regions[0] & regions[1] & regions[2]]
+    assert [e.fields["voxels"] for e in explanations] == [int(mask.sum()) for mask in nested]
+    at_half = int((torch.sigmoid(logits[0, 0]) >= 0.5).sum())
+    assert (explanations[0].fields["voxels"] != at_half) == (threshold != 0.5)  # the test can tell them apart

@@ -10,6 +10,7 @@ import SimpleITK as sitk
 from tiny_models import tiny_registry
 
 from BraTSXAILib.cli import main
+from BraTSXAILib.errors import InputError
 from BraTSXAILib.phantom import write_phantom
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 from BraTSXAILib.weights import CACHE_ENV, REGISTRY_ENV
@@ -123,3 +124,50 @@ def test_softmax_attention_view_is_an_option(registry, case_folder, tmp_path):
     peak = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "attunet_attention_softmax_gate0.nii.gz"))).max()
     assert peak == pytest.approx(1.0)
     assert not any("requested" in warning for warning in manifest["warnings"])
+
+
+def test_layer_and_method_options_reach_the_maps_and_a_bad_layer_writes_nothing(registry, case_folder, tmp_path):
+    models = load_models("unet", "cpu", registry)
+    options = SegmentOptions(explain=("gradcam",), layer="decoder.2", method="hirescam", precision="float32")
+    manifest = segment_case(case_folder, tmp_path / "chosen", models, options)
+    gradcams = [e for e in manifest["outputs"] if e["kind"] == "gradcam"]
+    assert len(gradcams) == 3 and {(e["layer"], e["method"]) for e in gradcams} == {("decoder.2", "hirescam")}
+    assert manifest["options"]["layer"] == "decoder.2" and manifest["options"]["method"] == "hirescam"
+    with pytest.raises(InputError, match="no layer 'decoder.9'"):
+        segment_case(case_folder, tmp_path / "bad", models, SegmentOptions(explain=("gradcam",), layer="decoder.9"))
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+    with pytest.raises(InputError, match="unknown Grad-CAM method"):
+        SegmentOptions(method="saliency").check()
+
+
+def test_measured_defaults_choose_each_region_and_none_is_said_plainly(case_folder, tmp_path):
+    """Registry defaults per region: WT at decoder.2 with HiResCAM, TC at the default, ET has no faithful map."""
+    registry_path = tiny_registry(tmp_path / "models", ["unet"], spacing=None)
+    registry = json.loads(registry_path.read_text())
+    registry["models"][0]["explain"] = {"WT": {"layer": "decoder.2", "method": "hirescam"},
+                                        "ET": {"none": "maps fall outside the tumour"}}
+    registry_path.write_text(json.dumps(registry))
+    models = load_models("unet", "cpu", registry_path)
+    manifest = segment_case(case_folder, tmp_path / "out", models,
+                            SegmentOptions(explain=("gradcam",), precision="float32"))
+    gradcams = {e["class"]: (e["layer"], e["method"]) for e in manifest["outputs"] if e["kind"] == "gradcam"}
+    assert gradcams == {"WT": ("decoder.2", "hirescam"), "TC": (DEFAULT_LAYER, "gradcam")}
+    assert any("no faithful ET Grad-CAM map: maps fall outside the tumour" in w for w in manifest["warnings"])
+    asked = segment_case(case_folder, tmp_path / "asked", models,
+                         SegmentOptions(explain=("gradcam",), precision="float32", layer="decoder.3"))
+    assert {e["class"] for e in asked["outputs"] if e["kind"] == "gradcam"} == {"WT", "TC", "ET"}
+
+
+def test_no_faithful_map_anywhere_still_segments_from_its_own_pass(case_folder, tmp_path):
+    registry_path = tiny_registry(tmp_path / "models", ["unet"], spacing=None)
+    registry = json.loads(registry_path.read_text())
+    registry["models"][0]["explain"] = {region: {"none": "nothing holds"} for region in ("WT", "TC", "ET")}
+    registry_path.write_text(json.dumps(registry))
+    models = load_models("unet", "cpu", registry_path)
+    manifest = segment_case(case_folder, tmp_path / "out", models,
+                            SegmentOptions(explain=("gradcam",), precision="float32"))
+    plain = segment_case(case_folder, tmp_path / "plain", models, SegmentOptions(precision="float32"))
+    assert not [e for e in manifest["outputs"] if e["kind"] == "gradcam"]
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "unet_labels.nii.gz")))
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "plain" / "unet_labels.nii.gz")))
+    assert (written == expected).all() and manifest["metrics"] == plain["metrics"]

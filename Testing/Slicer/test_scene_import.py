@@ -1,0 +1,113 @@
+"""A real run imported into a real MRML scene: segments, grids, display settings, folder, agreement table."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("slicer_core", reason="Slicer's core libraries (slicer-core) are not installed")
+import slicer  # noqa: E402
+import vtk  # noqa: E402
+
+from BraTSXAIHelpers import manifest  # noqa: E402
+from BraTSXAIScene import volumes  # noqa: E402
+
+NETWORKS = ["unet", "resunet", "attunet"]
+BRATS_SEGMENTS = {"necrotic core": (1.0, 0.0, 0.0), "edema": (0.0, 1.0, 0.0), "enhancing tumour": (1.0, 1.0, 0.0)}
+SNOMED = {"necrotic core": "SCT^6574001^Necrosis", "edema": "SCT^79654002^Edema",
+          "enhancing tumour": "SCT^108369006^Neoplasm"}
+
+
+def test_the_ensemble_comes_first_and_is_the_only_visible_segmentation(imported):
+    result, _ = imported
+    assert list(result.segmentations) == ["ensemble", *NETWORKS]
+    visible = [m for m, node in result.segmentations.items() if node.GetDisplayNode().GetVisibility()]
+    assert visible == ["ensemble"]
+    assert result.segmentations["ensemble"].GetName() == "BraTSXAI-Phantom Ensemble segmentation"
+
+
+def test_segments_have_brats_names_colours_and_snomed_terminology(imported):
+    result, _ = imported
+    for node in result.segmentations.values():
+        segmentation = node.GetSegmentation()
+        assert segmentation.GetNumberOfSegments() == 3
+        for i in range(3):
+            segment = segmentation.GetNthSegment(i)
+            name = segment.GetName()
+            assert segment.GetColor() == pytest.approx(BRATS_SEGMENTS[name])
+            entry = vtk.reference("")
+            assert segment.GetTag(segment.GetTerminologyEntryTagName(), entry)
+            value = str(entry)
+            assert SNOMED[name] in value and "SCT^12738006^Brain" in value
+
+
+def test_segments_hold_the_voxels_of_the_label_map(imported, finished_run):
+    from BraTSXAIHelpers import geometry
+
+    result, _ = imported
+    spec = result.plan.segmentations[1]  # UNet's label map
+    labels = geometry.read_volume(spec.path)[0]
+    node = result.segmentations[spec.model]
+    segmentation = node.GetSegmentation()
+    for value, name in ((1, "necrotic core"), (2, "edema"), (4, "enhancing tumour")):
+        segmentId = segmentation.GetSegmentIdBySegmentName(name)
+        voxels = slicer.util.arrayFromSegmentBinaryLabelmap(node, segmentId, result.reference)
+        assert int(voxels.astype(bool).sum()) == int((labels == value).sum()), name
+
+
+def test_every_output_volume_lies_on_the_t1ce_grid(imported, phantom):
+    result, _ = imported
+    reference = phantom["t1ce"]
+    assert result.reference is reference
+    for _, node in result.overlays:
+        np.testing.assert_allclose(volumes.ijkToRas(node), volumes.ijkToRas(reference), atol=1e-6)
+        assert volumes.arrayShape(node) == volumes.arrayShape(reference)
+        assert node.GetAttribute(volumes.OUTPUT_ATTRIBUTE)
+
+
+def test_heat_maps_carry_colour_map_window_and_hidden_low_values(imported):
+    result, _ = imported
+    kinds = {spec.kind for spec, _ in result.overlays}
+    assert kinds == {"probability", "gradcam", "attention"}
+    for spec, node in result.overlays:
+        display = node.GetDisplayNode()
+        assert display.GetColorNode().GetID() == "vtkMRMLColorTableNodeFileInferno.txt"
+        assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx(spec.window)
+        assert display.GetApplyThreshold() == 1 and display.GetLowerThreshold() == pytest.approx(spec.threshold)
+    for model in NETWORKS:
+        for region in ("WT", "TC", "ET"):
+            assert result.overlay(model, "gradcam", region) is not None
+
+
+def test_all_nodes_of_the_run_are_in_one_folder_under_the_inputs_study(imported, phantom):
+    result, before = imported
+    shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+    assert shNode.GetItemName(result.folderItemId) == "BraTSXAI BraTSXAI-Phantom"
+    t1ceParent = shNode.GetItemParent(shNode.GetItemByDataNode(phantom["t1ce"]))
+    assert shNode.GetItemParent(result.folderItemId) == t1ceParent
+    for node in result.nodes():
+        assert shNode.GetItemParent(shNode.GetItemByDataNode(node)) == result.folderItemId
+    children = vtk.vtkIdList()
+    shNode.GetItemChildren(result.folderItemId, children)
+    assert children.GetNumberOfIds() == len(result.nodes()) == 4 + 29 + 1
+    added = sorted(set(before) ^ set(_census()))
+    assert not set(before) - set(_census()), "the import removed or replaced existing nodes"
+    assert {cls for cls, _ in added} >= {"vtkMRMLSegmentationNode", "vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"}
+
+
+def _census():
+    scene = slicer.mrmlScene
+    return sorted((scene.GetNthNode(i).GetClassName(), scene.GetNthNode(i).GetID())
+                  for i in range(scene.GetNumberOfNodes()))
+
+
+def test_agreement_table_pairs_networks_and_takes_truth_dice_from_the_manifest(imported):
+    result, _ = imported
+    table = result.agreementTable
+    assert table.GetNumberOfRows() == 3 + 4 and table.GetNumberOfColumns() == 4
+    comparisons = [table.GetCellText(row, 0) for row in range(table.GetNumberOfRows())]
+    assert comparisons[:3] == ["UNet vs Residual UNet", "UNet vs Attention UNet", "Residual UNet vs Attention UNet"]
+    assert set(comparisons[3:]) == {f"{manifest.model_label(m)} vs ground truth" for m in ["ensemble", *NETWORKS]}
+    for row, model in ((comparisons.index("UNet vs ground truth"), "unet"),):
+        dice = [float(table.GetCellText(row, c)) for c in (1, 2, 3)]
+        expected = [result.plan.metrics[model][f"dice_{r}"] for r in ("WT", "TC", "ET")]
+        assert dice == pytest.approx(expected, abs=1e-6)
