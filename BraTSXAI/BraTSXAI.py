@@ -20,7 +20,7 @@ from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
-from BraTSXAIHelpers import dependencies, inputs, paths, progress
+from BraTSXAIHelpers import dependencies, inputs, manifest, paths, progress
 from BraTSXAIHelpers.command import DEVICE_CHOICES, MODEL_CHOICES, SegmentOptions, argv_text
 
 MODULE_DIR = Path(__file__).resolve().parent
@@ -83,6 +83,8 @@ class BraTSXAIParameterNode:
     gradcam: bool = True
     attention: bool = True
     attentionSoftmax: bool = False
+    uncertainty: bool = True
+    modality: bool = False
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "Automatic"
 
 
@@ -201,7 +203,8 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             parameters = self._parameterNode
             options = SegmentOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
-                                                 parameters.device, parameters.attentionSoftmax)
+                                                 parameters.device, parameters.attentionSoftmax,
+                                                 parameters.uncertainty, parameters.modality)
             self.ui.logTextEdit.clear()
             self._run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
         except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
@@ -291,7 +294,9 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.agreementTableView.setMRMLTableNode(result.agreementTable)
         self._overlayTree.show(result)  # checks, and so shows, the first explanation
         warnings = "; ".join(result.plan.warnings)
+        quality = manifest.quality_text(result.plan)
         self.ui.statusLabel.text = f"Done: {len(result.nodes())} nodes for {result.plan.case_id}." + (
+            f" {quality[0].upper()}{quality[1:]} (table: {result.trustTable.GetName()})." if quality else "") + (
             f" Warnings: {warnings}" if warnings else "")
         self.ui.resultsCollapsibleButton.collapsed = False
         self.onAutoAssign()

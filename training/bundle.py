@@ -35,7 +35,7 @@ from BraTSXAILib.uncertainty import DEFAULT_FLIPS
 
 from . import calibrate, evaluate, explain_defaults, uncertainty
 from .config import load_config
-from .model_card import BEGIN, END, measured_section, write_card
+from .model_card import BEGIN, END, measured_section, training_section, write_card
 from .publish import register, registry_entry, validation_scores
 
 CONFIGS = tuple(Path("training/configs") / f"bundle_{name}.json" for name in ("unet", "resunet", "attunet"))
@@ -132,7 +132,7 @@ def publish_all(args, configs: dict[str, Path], rules: dict, command: str) -> li
     return members
 
 
-def score_all(args, members: list[str], command: str) -> None:
+def score_all(args, configs: dict[str, Path], members: list[str], command: str) -> None:
     """Evaluate the published models and their ensemble; put the scores into the registry and the model card."""
     os.environ[REGISTRY_ENV] = str(args.models_dir / "registry.json")
     evaluation = args.out / "evaluation"
@@ -148,6 +148,8 @@ def score_all(args, members: list[str], command: str) -> None:
     register(entries, args.models_dir / "registry.json", [ensemble])
     write_card(args.models_dir / "MODEL_CARD.md",
                measured_section(evaluation, [*members, ENSEMBLE], "validation", command))
+    write_card(args.models_dir / "MODEL_CARD.md", training_section(
+        {member: args.out / name for member, name in zip(members, configs)}), "training")
 
 
 def trust_all(args, members: list[str], command: str) -> None:
@@ -187,7 +189,7 @@ def bundle(args: argparse.Namespace, command: str) -> list[str]:
                                                 "--out", str(args.out / "rules.json"), "--device", args.device,
                                                 "--models", *(str(args.out / name) for name in configs)]))
     members = publish_all(args, configs, {"models": rules}, command)
-    score_all(args, members, command)
+    score_all(args, configs, members, command)
     trust_all(args, members, command)
     explain_all(args, members, command)
     return members

@@ -12,21 +12,20 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 import torch
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import DEVICES, PRECISIONS, resolve_device
+from BraTSXAILib.inference import resolve_device
 from BraTSXAILib.labels import REGIONS, labels_to_regions
 from BraTSXAILib.metrics import dice
 from BraTSXAILib.outputs import write_json
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.postprocess import LabelRule, apply_rule
 
-from .evaluate import case_probabilities, open_model, readable_cases
+from .evaluate import case_probabilities, open_model, readable_cases, validation_parser
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.96, 0.05))
 MIN_WT_MM3 = (0, 100, 250, 500, 1000, 2000, 4000)
@@ -93,14 +92,7 @@ def report(rule: LabelRule, samples: list[Sample]) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.calibrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")
-    parser.add_argument("--models", nargs="+", required=True, help="run folders, weights files or registry ids")
-    parser.add_argument("--split-file", type=Path, required=True, help="split JSON; its validation cases are used")
-    parser.add_argument("--out", type=Path, required=True, help="rules JSON to write")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser = validation_parser("python -m training.calibrate", __doc__.splitlines()[0], "rules JSON to write")
     return parser.parse_args(argv)
 
 

@@ -43,6 +43,8 @@ class TrainConfig:
     patches_per_case: int = 1  # training patches drawn from each training case per epoch
     flip: bool = False
     intensity: bool = False  # random per-channel scale ±10 % and shift ±0.1 inside the brain
+    rotation_degrees: float = 0.0  # random rotation about each axis by up to ± this many degrees (0: off)
+    scaling: float = 0.0  # random isotropic scaling by 1 ± this (0: off)
     batch_size: int = 1
     accumulation: int = 4
     lr: float = 5e-4
@@ -92,6 +94,8 @@ class TrainConfig:
              "sampling", f"'study' only with spacing null and patch_size {list(STUDY_PATCH)} (the study's crop)"),
             (lambda: 0.0 <= self.tumour_probability <= 1.0, "tumour_probability", "a probability in [0, 1]"),
             (lambda: _positive_int(self.patches_per_case), "patches_per_case", "a positive integer"),
+            (lambda: 0 <= self.rotation_degrees <= 180 and 0 <= self.scaling < 1, "rotation_degrees/scaling",
+             "degrees in [0, 180] and a scaling share in [0, 1)"),
             (lambda: isinstance(self.flip, bool) and isinstance(self.intensity, bool), "flip/intensity",
              "true or false"),
             (lambda: _positive_int(self.batch_size), "batch_size", "a positive integer"),

@@ -24,7 +24,7 @@ from BraTSXAILib.io import MODALITIES, CaseSource, load_case
 from BraTSXAILib.labels import labels_to_regions
 from BraTSXAILib.preprocess import brain_mask, plan_geometry
 
-from .augment import random_flip, random_intensity
+from .augment import random_flip, random_intensity, random_spatial
 from .cache import CachedCase
 from .config import STUDY_CROP, STUDY_GRID, TrainConfig
 
@@ -126,6 +126,8 @@ class PatchDataset(Dataset):
             start = patch_start(label.shape, self.config.patch_size, self._centre(case, label, rng))
         patch = crop(image, start, self.config.patch_size).astype(np.float32, copy=False)
         regions = labels_to_regions(crop(label, start, self.config.patch_size))
+        if self.config.rotation_degrees or self.config.scaling:
+            patch, regions = random_spatial(patch, regions, rng, self.config.rotation_degrees, self.config.scaling)
         if self.config.flip:
             patch, regions = random_flip(patch, regions, rng)
         if self.config.intensity:

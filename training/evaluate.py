@@ -147,6 +147,19 @@ def summarise(rows: list[dict], split: str) -> list[dict]:
     return summary
 
 
+def validation_parser(prog: str, description: str, out_help: str) -> argparse.ArgumentParser:
+    """The arguments every validation-case command shares (calibrate, uncertainty, explain_defaults)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")
+    parser.add_argument("--models", nargs="+", required=True, help="registry ids, weights files or run folders")
+    parser.add_argument("--split-file", type=Path, required=True, help="split JSON; its validation cases are used")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    return parser
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")

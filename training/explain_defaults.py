@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import DEVICES, resolve_device
+from BraTSXAILib.inference import resolve_device
 from BraTSXAILib.labels import REGIONS
 from BraTSXAILib.outputs import atomic_write, write_json
 from BraTSXAILib.preprocess import preprocess, preprocess_label
@@ -31,7 +30,7 @@ from BraTSXAILib.xai.evaluate import evaluate_explanations
 from BraTSXAILib.xai.faithfulness import TRIVIAL_THRESHOLD, cascading_randomisation
 from BraTSXAILib.xai.targets import make_targets, predicted_masks
 
-from .evaluate import open_model, readable_cases
+from .evaluate import open_model, readable_cases, validation_parser
 
 LAYERS = ("bottleneck", "decoder.3", "decoder.2", "decoder.1")
 METHODS = ("gradcam", "hirescam")
@@ -117,14 +116,8 @@ def table(choices: dict, scores: dict, cases: list[str]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.explain_defaults", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", nargs="+", required=True, help="registry ids, weights files or run folders")
-    parser.add_argument("--split-file", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser = validation_parser("python -m training.explain_defaults", __doc__.splitlines()[0], "folder for explain_defaults.json and .md")
     parser.add_argument("--sanity-cases", type=int, default=2, help="cases for the randomisation check")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--threads", type=int)
     return parser.parse_args(argv)
 
 

@@ -1,19 +1,21 @@
-"""The model card's measured tables, made from `training.evaluate`'s CSV files, written between two markers.
+"""The model card's measured sections, made from the runs' logs and `training.evaluate`'s CSV files.
 
-Everything between `<!-- measured:begin -->` and `<!-- measured:end -->` in MODEL_CARD.md is replaced; the
-prose around it is kept. A card without the markers gets the section appended.
+Everything between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (NAME `measured` or `training`) in a Markdown
+file is replaced; the prose around it is kept. A file without the markers gets the section appended.
 """
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 from BraTSXAILib.labels import REGIONS
 from BraTSXAILib.outputs import atomic_write
 
+from .log import read_log, selected_row
 from .stats import format_mean_se
 
-BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"
+BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"  # the default section's markers
 REGION_METRICS = (("dice", "Dice", 3), ("hd95", "HD95 mm", 1), ("precision", "precision", 3), ("recall", "recall", 3))
 
 
@@ -60,10 +62,33 @@ def measured_section(evaluation: Path, models: list[str], split: str, command: s
     return "\n".join(lines) + "\n"
 
 
-def write_card(card: Path, section: str) -> None:
+def training_section(runs: dict[str, Path]) -> str:
+    """Per network: epochs run, the kept epoch, how the run ended, hours spent and what it started from."""
+    lines = [markers("training")[0], "| network | epochs run | kept epoch (selection) | ended by | training hours | "
+             "validation hours | started from |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, run in runs.items():
+        config = json.loads((run / "config.json").read_text())
+        rows = read_log(run / "log.csv")
+        weights_summary = selected_row(rows, config["selection"])["epoch"]
+        init = json.loads((run / "init.json").read_text()) if (run / "init.json").exists() else None
+        ended = "maximum epochs" if len(rows) >= config["epochs"] else "early stopping (validation loss)"
+        hours = [sum(float(row[key]) for row in rows) / 3600 for key in ("train_seconds", "validation_seconds")]
+        lines.append(f"| `{name}` | {len(rows)} of at most {config['epochs']} | {weights_summary} "
+                     f"({config['selection']}) | {ended} | {hours[0]:.2f} | {hours[1]:.2f} | "
+                     f"{('`' + init['from'] + '` ' + init['sha256'][:12]) if init else 'random weights'} |")
+    return "\n".join(lines + [markers("training")[1]]) + "\n"
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def write_card(card: Path, section: str, name: str = "measured") -> None:
+    """Replace the `name` section of a Markdown file by `section` (which carries its own markers)."""
+    begin, end = markers(name)
     text = card.read_text() if card.exists() else "# Model card\n\n"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section.rstrip("\n") + text[text.index(END) + len(END):]
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + section.rstrip("\n") + text[text.index(end) + len(end):]
     else:
         text = text.rstrip("\n") + "\n\n" + section
     with atomic_write(card) as temporary:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,7 +21,7 @@ import torch
 from scipy.stats import spearmanr
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device
+from BraTSXAILib.inference import predict, resolve_device
 from BraTSXAILib.labels import REGIONS, labels_to_regions
 from BraTSXAILib.metrics import dice
 from BraTSXAILib.outputs import atomic_write, write_json
@@ -32,7 +31,7 @@ from BraTSXAILib.uncertainty import Members, entropy_bits, flipped, soft_dice
 from BraTSXAILib.weights import ensemble_rule
 from BraTSXAILib.xai.modality import modality_importance
 
-from .evaluate import open_model, readable_cases
+from .evaluate import open_model, readable_cases, validation_parser
 from .uncertainty_stats import auroc_of_histograms, calibration_fit, ece, error_histograms, filtered_dice, uncertainty_table
 
 FLIP_COUNTS = (0, 1, 3, 7)
@@ -111,14 +110,7 @@ def summarise(results: list[dict], models: list[str]) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m training.uncertainty", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--models", nargs="+", required=True, help="registry ids (their ensemble rule is used)")
-    parser.add_argument("--split-file", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--device", choices=DEVICES, default="auto")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
-    parser.add_argument("--threads", type=int)
+    parser = validation_parser("python -m training.uncertainty", __doc__.splitlines()[0], "folder for uncertainty.json and uncertainty.md")
     return parser.parse_args(argv)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 # Labels shown in the module (and stored in its parameter node) -> command-line values.
 MODEL_CHOICES = {"All three": "all", "UNet": "unet", "Residual UNet": "resunet", "Attention UNet": "attunet"}
 DEVICE_CHOICES = {"Automatic": "auto", "CPU": "cpu", "GPU (CUDA)": "cuda"}
-EXPLANATIONS = ("gradcam", "attention", "attention-softmax")
-DEFAULT_EXPLANATIONS = ("gradcam", "attention")
+EXPLANATIONS = ("gradcam", "attention", "attention-softmax", "uncertainty", "modality")
+DEFAULT_EXPLANATIONS = ("gradcam", "attention", "uncertainty")
 ATTENTION_MODELS = ("attunet", "all")  # only the Attention UNet has attention gates to show
 
 
@@ -39,12 +39,14 @@ class SegmentOptions:
 
     @classmethod
     def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str,
-                    attention_softmax: bool = False) -> "SegmentOptions":
+                    attention_softmax: bool = False, uncertainty: bool = False,
+                    modality: bool = False) -> "SegmentOptions":
         """Options from the module's widgets; attention maps are asked for only when an Attention UNet runs."""
         model = MODEL_CHOICES[model_label]
         gated = model in ATTENTION_MODELS
         wishes = (("gradcam", gradcam), ("attention", attention and gated),
-                  ("attention-softmax", attention_softmax and gated))
+                  ("attention-softmax", attention_softmax and gated), ("uncertainty", uncertainty),
+                  ("modality", modality))
         explain = tuple(e for e, wanted in wishes if wanted)
         return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label])
 

@@ -88,17 +88,28 @@ def addOverlay(spec, array: np.ndarray, referenceMatrix: np.ndarray):
 
 def addAgreementTable(caseId: str, rows):
     """A table node: one row per comparison, a Dice column per region."""
-    table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{caseId} agreement (Dice)")
+    return addRegionTable(f"{caseId} agreement (Dice)", "Comparison", "Dice ",
+                          [(row.comparison, row.dice) for row in rows])
+
+
+def addTrustTable(caseId: str, rows):
+    """A table node of the primary result's expected Dice and each network's share of evidence per sequence."""
+    return addRegionTable(f"{caseId} expected Dice and sequence shares", "Measure", "", rows)
+
+
+def addRegionTable(name: str, firstColumn: str, prefix: str, rows):
+    """A table node with a text column and one number column per region (WT, TC, ET)."""
+    table = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
     names = vtk.vtkStringArray()
-    names.SetName("Comparison")
+    names.SetName(firstColumn)
     columns = []
     for region in agreement.REGIONS:
         column = vtk.vtkDoubleArray()
-        column.SetName(f"Dice {region}")
+        column.SetName(f"{prefix}{region}")
         columns.append(column)
-    for row in rows:
-        names.InsertNextValue(row.comparison)
-        for column, value in zip(columns, row.dice):
+    for label, values in rows:
+        names.InsertNextValue(label)
+        for column, value in zip(columns, values):
             column.InsertNextValue(value)
     for column in [names] + columns:
         table.AddColumn(column)

@@ -28,10 +28,11 @@ class SegmentationResult:
     agreementTable: Optional[object]  # vtkMRMLTableNode, or None with a single network and no ground truth
     plan: manifest.NodePlan
     agreementRows: list = field(default_factory=list)
+    trustTable: Optional[object] = None  # vtkMRMLTableNode of expected Dice and sequence shares, when asked for
 
     def nodes(self) -> list:
         made = list(self.segmentations.values()) + [node for _, node in self.overlays]
-        return made + ([self.agreementTable] if self.agreementTable is not None else [])
+        return made + [table for table in (self.agreementTable, self.trustTable) if table is not None]
 
     def overlay(self, model: str, kind: str, target: str):
         """The heat-map node of one model, kind and target (e.g. "unet", "gradcam", "ET"), or None."""
@@ -93,8 +94,10 @@ def importResults(manifestPath: Path, inputVolumes: dict) -> SegmentationResult:
         networks = {m: labels for m, labels in labelMaps.items() if m != "ensemble"}  # pairs of networks only
         rows = agreement.agreement_rows(networks) + agreement.truth_rows(plan.metrics, labelMaps)
         table = place(nodes.addAgreementTable(plan.case_id, rows), "agreement") if rows else None
+        trust = manifest.trust_rows(plan)
+        trustTable = place(nodes.addTrustTable(plan.case_id, trust), "trust") if trust else None
     except BaseException:
         shNode.RemoveItem(folder)  # and every node placed in it
         raise
     slicer.util.setSliceViewerLayers(background=reference)
-    return SegmentationResult(folder, reference, segmentations, overlays, table, plan, rows)
+    return SegmentationResult(folder, reference, segmentations, overlays, table, plan, rows, trustTable)

@@ -82,7 +82,8 @@ def test_manifest_becomes_node_descriptions(finished):
     attention = [o for o in plan.overlays if o.kind == "attention"]
     assert attention and {o.model for o in attention} == {"attunet"}
     for overlay in plan.overlays:
-        assert overlay.window == (0.0, 1.0) and overlay.colormap == "Inferno" and overlay.path.is_file()
+        colormap = "ColdToHotRainbow" if overlay.kind == "uncertainty" else "Inferno"
+        assert overlay.window == (0.0, 1.0) and overlay.colormap == colormap and overlay.path.is_file()
         assert overlay.name.startswith(CASE_ID + " ")
 
 

@@ -40,7 +40,8 @@ def built(tmp_path_factory) -> dict:
         configs[-1].write_text(json.dumps({**TINY, "architecture": architecture}))
     models = root / "models"
     models.mkdir()
-    (models / "MODEL_CARD.md").write_text(f"# Card\n\nprose before\n\n{BEGIN}\nold\n{END}\n\nprose after\n")
+    (models / "MODEL_CARD.md").write_text(f"# Card\n\nprose before\n\n{BEGIN}\nold\n{END}\n\nprose after\n"
+                                          "<!-- training:begin -->\n<!-- training:end -->\n")
     argv = ["--data", str(root / "data"), "--out", str(root / "runs"), "--configs", *map(str, configs),
             "--split", str(root / "split.json"), "--models-dir", str(models), "--tag", "tiny", "--device", "cpu",
             "--docs", str(root / "docs")]
@@ -84,7 +85,8 @@ def test_bundle_measures_the_uncertainty_and_writes_its_docs_section(built):
 
 def test_model_card_tables_come_from_the_evaluation_and_keep_the_prose(built):
     card = (built["models"] / "MODEL_CARD.md").read_text()
-    assert card.startswith("# Card\n\nprose before") and card.rstrip().endswith("prose after") and "old" not in card
+    assert card.startswith("# Card\n\nprose before") and "prose after" in card and "old" not in card
+    assert "| `unet-tiny-3mm-w8` | 1 of at most 1 | 1 (dice) | maximum epochs |" in card
     with open(built["root"] / "runs" / "evaluation" / "ensemble_validation.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["case"] for row in rows] == ["Phantom2", "Phantom3"]

@@ -56,6 +56,7 @@ def test_paper_configs_are_the_studys_settings(architecture, epochs):
     ({"spacing": [2, 2]}, "spacing"), ({"patch_size": [64, 64, 0]}, "patch_size"), ({"sampling": "edge"}, "sampling"),
     ({"lr": -1}, "lr"), ({"split": [0.5, 0.2, 0.2]}, "split"), ({"precision": "fp8"}, "precision"),
     ({"epochs": 2.5}, "epochs"), ({"learning_rate": 1e-3}, "learning_rate"), ({"selection": "f1"}, "selection"),
+    ({"rotation_degrees": -5}, "rotation_degrees"), ({"scaling": 1.5}, "scaling"),
 ])
 def test_a_bad_config_is_refused_with_the_key_named(tmp_path, change, key):
     path = tmp_path / "bad.json"

@@ -202,3 +202,21 @@ def test_the_study_crop_cuts_tumour_in_real_cases():
         lost = int(tumour.sum() - tumour[20:120, 40:210, 40:210].sum())
         outside, total, worst = outside + lost, total + int(tumour.sum()), max(worst, lost / tumour.sum())
     assert outside / total == pytest.approx(0.0462, abs=0.0005) and worst == pytest.approx(0.536, abs=0.001)
+
+
+def test_spatial_augmentation_keeps_image_and_regions_aligned():
+    from training.augment import random_spatial, rotation_matrix
+
+    quarter = rotation_matrix(np.deg2rad([90.0, 0.0, 0.0]))  # about the z axis: y -> x
+    np.testing.assert_allclose(quarter @ np.array([0.0, 1.0, 0.0]), [0.0, 0.0, 1.0], atol=1e-12)
+    regions = np.zeros((3, 24, 24, 24), dtype=bool)
+    regions[:, 8:16, 6:18, 10:14] = True
+    image = np.repeat(regions[:1].astype(np.float32), 4, axis=0)
+    same_image, same_regions = random_spatial(image, regions, np.random.default_rng(0), 0.0, 0.0)
+    np.testing.assert_allclose(same_image, image, atol=1e-6)
+    assert (same_regions == regions).all()
+    moved_image, moved_regions = random_spatial(image, regions, np.random.default_rng(1), 30.0, 0.2)
+    assert moved_regions.dtype == bool and not (moved_regions == regions).all()
+    inside = moved_regions[0]
+    assert moved_image[0][inside].mean() > 0.9 and moved_image[0][~inside].mean() < 0.02
+    assert 0.5 < inside.sum() / regions[0].sum() < 2.0  # a scale of 1 ± 0.2 keeps the volume within (0.8³, 1.2³)

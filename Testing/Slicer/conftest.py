@@ -68,13 +68,15 @@ def phantom(core):
 
 @pytest.fixture(scope="session")
 def finished_run(core, tiny_models, phantom):
-    """One real run of all three networks (with Grad-CAM and attention) through the logic; files kept till the end."""
+    """One real run of all three networks (Grad-CAM, attention, uncertainty, modality shares) through the logic;
+    files kept till the end."""
     from BraTSXAIHelpers.command import SegmentOptions
     from BraTSXAIScene.logic import SegmentLogic
 
     logic = SegmentLogic()
     inputs = {m: phantom[m] for m in ("t1", "t1ce", "t2", "flair")}
-    run = logic.start(inputs, SegmentOptions(model="all", device="cpu"), groundTruth=phantom["seg"])
+    options = SegmentOptions(model="all", device="cpu", explain=("gradcam", "attention", "uncertainty", "modality"))
+    run = logic.start(inputs, options, groundTruth=phantom["seg"])
     outcome = run.process.wait()
     assert outcome.succeeded, outcome.describe()
     yield run

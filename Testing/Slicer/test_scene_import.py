@@ -67,10 +67,11 @@ def test_every_output_volume_lies_on_the_t1ce_grid(imported, phantom):
 def test_heat_maps_carry_colour_map_window_and_hidden_low_values(imported):
     result, _ = imported
     kinds = {spec.kind for spec, _ in result.overlays}
-    assert kinds == {"probability", "gradcam", "attention"}
+    assert kinds == {"probability", "gradcam", "attention", "uncertainty"}
     for spec, node in result.overlays:
         display = node.GetDisplayNode()
-        assert display.GetColorNode().GetID() == "vtkMRMLColorTableNodeFileInferno.txt"
+        expected = "ColdToHotRainbow" if spec.kind == "uncertainty" else "Inferno"
+        assert display.GetColorNode().GetID() == f"vtkMRMLColorTableNodeFile{expected}.txt"
         assert (display.GetWindowLevelMin(), display.GetWindowLevelMax()) == pytest.approx(spec.window)
         assert display.GetApplyThreshold() == 1 and display.GetLowerThreshold() == pytest.approx(spec.threshold)
     for model in NETWORKS:
@@ -88,7 +89,7 @@ def test_all_nodes_of_the_run_are_in_one_folder_under_the_inputs_study(imported,
         assert shNode.GetItemParent(shNode.GetItemByDataNode(node)) == result.folderItemId
     children = vtk.vtkIdList()
     shNode.GetItemChildren(result.folderItemId, children)
-    assert children.GetNumberOfIds() == len(result.nodes()) == 4 + 29 + 1
+    assert children.GetNumberOfIds() == len(result.nodes()) == 4 + 32 + 2  # segmentations, overlays, tables
     added = sorted(set(before) ^ set(_census()))
     assert not set(before) - set(_census()), "the import removed or replaced existing nodes"
     assert {cls for cls, _ in added} >= {"vtkMRMLSegmentationNode", "vtkMRMLScalarVolumeNode", "vtkMRMLTableNode"}
@@ -111,3 +112,21 @@ def test_agreement_table_pairs_networks_and_takes_truth_dice_from_the_manifest(i
         dice = [float(table.GetCellText(row, c)) for c in (1, 2, 3)]
         expected = [result.plan.metrics[model][f"dice_{r}"] for r in ("WT", "TC", "ET")]
         assert dice == pytest.approx(expected, abs=1e-6)
+
+
+def test_uncertainty_overlays_and_the_trust_table_come_from_the_manifest(imported, finished_run):
+    import json
+
+    result, _ = imported
+    written = json.loads(open(finished_run.process.outcome.manifest).read())
+    for region in ("WT", "TC", "ET"):
+        node = result.overlay("ensemble", "uncertainty", region)
+        assert node is not None and node.GetName() == f"BraTSXAI-Phantom Ensemble uncertainty {region}"
+    table = result.trustTable
+    assert table is not None and table in result.nodes()
+    assert table.GetNumberOfRows() == 1 + 3 * 4  # expected Dice, then 4 sequences of each of 3 networks
+    assert table.GetCellText(0, 0) == "expected Dice (Ensemble)"
+    assert float(table.GetCellText(0, 3)) == pytest.approx(written["quality"]["ET"]["expected_dice"])
+    shares = written["modality_importance"]["unet"]["WT"]
+    assert table.GetCellText(1, 0) == "UNet: t1 share"
+    assert float(table.GetCellText(1, 1)) == pytest.approx(shares["t1"])
