@@ -33,7 +33,7 @@ from BraTSXAILib.xai.targets import make_targets, predicted_masks
 from .evaluate import open_model, readable_cases, validation_parser
 
 LAYERS = ("bottleneck", "decoder.3", "decoder.2", "decoder.1")
-METHODS = ("gradcam", "hirescam")
+METHODS = ("gradcam", "hirescam", "gradcam++", "layercam")
 MIN_POINTING = 0.5
 MAX_RANDOMISED_CORRELATION = 0.5
 
