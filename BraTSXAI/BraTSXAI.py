@@ -21,7 +21,7 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from slicer.util import VTKObservationMixin
 
 from BraTSXAIHelpers import dependencies, inputs, manifest, paths, progress
-from BraTSXAIHelpers.command import DEVICE_CHOICES, MODEL_CHOICES, SegmentOptions, argv_text
+from BraTSXAIHelpers.command import DEVICE_CHOICES, MODEL_CHOICES, RunOptions, argv_text
 
 MODULE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = paths.project_root(MODULE_DIR)
@@ -202,7 +202,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = "Not started: the required Python packages are not installed."
                 return
             parameters = self._parameterNode
-            options = SegmentOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
+            options = RunOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
                                                  parameters.device, parameters.attentionSoftmax,
                                                  parameters.uncertainty, parameters.modality)
             self.ui.logTextEdit.clear()

@@ -15,7 +15,7 @@ import slicer
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleTest
 
 from BraTSXAIHelpers import agreement, manifest
-from BraTSXAIHelpers.command import SegmentOptions
+from BraTSXAIHelpers.command import RunOptions
 from BraTSXAIScene import display, sampledata, volumes
 
 
@@ -75,7 +75,7 @@ class BraTSXAITest(ScriptedLoadableModuleTest):
         nodes = sampledata.loadPhantomCase(shape=(40, 48, 40), spacing=(2.5, 2.5, 2.5), withTruth=False)
         nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
         logic = self._logic()
-        run = logic.start(nodes, SegmentOptions(model="all"))
+        run = logic.start(nodes, RunOptions(model="all"))
         logic.cancel(run)
         outcome = run.process.wait()
         logic.discard(run)

@@ -21,7 +21,7 @@ ATTENTION_MODELS = ("attunet", "all")  # only the Attention UNet has attention g
 
 
 @dataclass(frozen=True)
-class SegmentOptions:
+class RunOptions:
     """What to run: a `--model` selector (architecture, `all`, registry id or weights path), explanations, device."""
 
     model: str = "all"
@@ -40,7 +40,7 @@ class SegmentOptions:
     @classmethod
     def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str,
                     attention_softmax: bool = False, uncertainty: bool = False,
-                    modality: bool = False) -> "SegmentOptions":
+                    modality: bool = False) -> "RunOptions":
         """Options from the module's widgets; attention maps are asked for only when an Attention UNet runs."""
         model = MODEL_CHOICES[model_label]
         gated = model in ATTENTION_MODELS
@@ -70,7 +70,7 @@ def python_executable(which: Callable[[str], str | None] = shutil.which, executa
                             "the segmentation needs Slicer's Python interpreter to run in the background")
 
 
-def segment_command(python: str, case_folder: Path, output_folder: Path, options: SegmentOptions) -> list[str]:
+def segment_command(python: str, case_folder: Path, output_folder: Path, options: RunOptions) -> list[str]:
     """argv for one case: `python -m BraTSXAILib segment CASE --model M --out DIR [--explain ..] --device D --json-progress`."""
     command = [
         python, "-m", "BraTSXAILib", "segment", str(Path(case_folder).resolve()),

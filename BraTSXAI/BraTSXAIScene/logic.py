@@ -14,7 +14,7 @@ from typing import Optional
 import slicer
 
 from BraTSXAIHelpers import dependencies, inputs, paths, progress
-from BraTSXAIHelpers.command import DEFAULT_EXPLANATIONS, SegmentOptions, argv_text, python_executable, segment_command
+from BraTSXAIHelpers.command import DEFAULT_EXPLANATIONS, RunOptions, argv_text, python_executable, segment_command
 from BraTSXAIHelpers.runner import BackgroundRun
 
 from . import results, volumes
@@ -51,7 +51,7 @@ class SegmentLogic:
             raise RuntimeError(f"BraTSXAI needs {', '.join(dependencies.REQUIREMENTS[m] for m in unmet)}")
         return True
 
-    def start(self, inputVolumes: Mapping, options: SegmentOptions, groundTruth=None) -> PendingRun:
+    def start(self, inputVolumes: Mapping, options: RunOptions, groundTruth=None) -> PendingRun:
         """Write the volumes (and the ground truth, as the case's `_seg` file) and start the run; returns at once.
 
         With a ground truth on the T1ce grid the library reports each network's Dice against it in the manifest.
@@ -103,7 +103,7 @@ class SegmentLogic:
         """
         if not self.ensureDependencies():
             raise RuntimeError("the required Python packages are not installed")
-        options = SegmentOptions(model=model, explain=tuple(explain), device=device)
+        options = RunOptions(model=model, explain=tuple(explain), device=device)
         run = self.start({"t1": t1, "t1ce": t1ce, "t2": t2, "flair": flair}, options, groundTruth)
         try:
             outcome = run.process.wait(onEvent or logEvent)

@@ -14,7 +14,7 @@ import SimpleITK as sitk
 import slicer_module
 from BraTSXAIHelpers import inputs
 from BraTSXAIHelpers.agreement import agreement_rows, region_dice
-from BraTSXAIHelpers.command import SegmentOptions, segment_command
+from BraTSXAIHelpers.command import RunOptions, segment_command
 from BraTSXAIHelpers.geometry import ijk_to_ras, read_volume, same_grid
 from BraTSXAIHelpers.manifest import plan_nodes
 from BraTSXAIHelpers.progress import Done, Progress
@@ -46,7 +46,7 @@ def workspace(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finished(workspace):
     folder, case_dir, case, environment = workspace
-    command = segment_command(sys.executable, case_dir, folder / "output", SegmentOptions(model="all", device="cpu"))
+    command = segment_command(sys.executable, case_dir, folder / "output", RunOptions(model="all", device="cpu"))
     run = BackgroundRun(command, cwd=slicer_module.ROOT, env=environment)
     events = []
     outcome = run.wait(events.append, interval=0.05)
@@ -123,7 +123,7 @@ def test_agreement_matches_the_library_dice(finished):
 def test_cancel_stops_the_cli_before_it_writes_a_manifest(workspace):
     folder, case_dir, _, environment = workspace
     output = folder / "cancelled"
-    command = segment_command(sys.executable, case_dir, output, SegmentOptions(model="all", device="cpu"))
+    command = segment_command(sys.executable, case_dir, output, RunOptions(model="all", device="cpu"))
     run = BackgroundRun(command, cwd=slicer_module.ROOT, env=environment)
     deadline = time.monotonic() + 120
     while not any(isinstance(e, Progress) for e in run.poll()) and time.monotonic() < deadline:
@@ -138,7 +138,7 @@ def test_cancel_stops_the_cli_before_it_writes_a_manifest(workspace):
 def test_bad_input_comes_back_as_one_failure_with_exit_status_2(tmp_path):
     empty = tmp_path / "not_a_case"
     empty.mkdir()
-    command = segment_command(sys.executable, empty, tmp_path / "out", SegmentOptions(model="all", device="cpu"))
+    command = segment_command(sys.executable, empty, tmp_path / "out", RunOptions(model="all", device="cpu"))
     outcome = BackgroundRun(command, cwd=slicer_module.ROOT).wait(interval=0.05)
     assert outcome.returncode == 2 and not outcome.succeeded and not outcome.cancelled
     assert outcome.failure is not None and outcome.failure.hint

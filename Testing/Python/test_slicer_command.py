@@ -11,7 +11,7 @@ from BraTSXAIHelpers.command import (
     DEVICE_CHOICES,
     EXPLANATIONS,
     MODEL_CHOICES,
-    SegmentOptions,
+    RunOptions,
     argv_text,
     python_executable,
     segment_command,
@@ -27,7 +27,7 @@ def test_choices_are_values_the_library_accepts():
 
 
 def test_command_parses_with_the_cli(tmp_path):
-    options = SegmentOptions(model="resunet", explain=("gradcam",), device="cpu")
+    options = RunOptions(model="resunet", explain=("gradcam",), device="cpu")
     command = segment_command("/opt/Slicer/bin/PythonSlicer", tmp_path / "case", tmp_path / "out", options)
     assert command[:4] == ["/opt/Slicer/bin/PythonSlicer", "-m", "BraTSXAILib", "segment"]
     args = build_parser().parse_args(command[3:])
@@ -38,14 +38,14 @@ def test_command_parses_with_the_cli(tmp_path):
 
 
 def test_without_explanations_no_explain_flag(tmp_path):
-    command = segment_command("python", tmp_path, tmp_path / "out", SegmentOptions(model="unet", explain=()))
+    command = segment_command("python", tmp_path, tmp_path / "out", RunOptions(model="unet", explain=()))
     assert "--explain" not in command
     assert build_parser().parse_args(command[3:]).explain == ()
 
 
 def test_paths_are_absolute_because_the_child_runs_in_the_project_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    command = segment_command("python", Path("case"), Path("out"), SegmentOptions())
+    command = segment_command("python", Path("case"), Path("out"), RunOptions())
     assert Path(command[4]).is_absolute() and Path(command[command.index("--out") + 1]).is_absolute()
 
 
@@ -57,17 +57,17 @@ def test_paths_are_absolute_because_the_child_runs_in_the_project_root(tmp_path,
     ("Residual UNet", False, False, False, ()),
 ])
 def test_options_from_the_widgets(model_label, gradcam, attention, softmax, explain):
-    options = SegmentOptions.from_labels(model_label, gradcam, attention, "GPU (CUDA)", softmax)
+    options = RunOptions.from_labels(model_label, gradcam, attention, "GPU (CUDA)", softmax)
     assert (options.model, options.explain, options.device) == (MODEL_CHOICES[model_label], explain, "cuda")
 
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="explanation"):
-        SegmentOptions(explain=("saliency",))
+        RunOptions(explain=("saliency",))
     with pytest.raises(ValueError, match="device"):
-        SegmentOptions(device="tpu")
+        RunOptions(device="tpu")
     with pytest.raises(ValueError, match="model"):
-        SegmentOptions(model=" ")
+        RunOptions(model=" ")
 
 
 def test_python_is_pythonslicer_inside_slicer_else_this_interpreter():

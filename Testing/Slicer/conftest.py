@@ -70,12 +70,12 @@ def phantom(core):
 def finished_run(core, tiny_models, phantom):
     """One real run of all three networks (Grad-CAM, attention, uncertainty, modality shares) through the logic;
     files kept till the end."""
-    from BraTSXAIHelpers.command import SegmentOptions
+    from BraTSXAIHelpers.command import RunOptions
     from BraTSXAIScene.logic import SegmentLogic
 
     logic = SegmentLogic()
     inputs = {m: phantom[m] for m in ("t1", "t1ce", "t2", "flair")}
-    options = SegmentOptions(model="all", device="cpu", explain=("gradcam", "attention", "uncertainty", "modality"))
+    options = RunOptions(model="all", device="cpu", explain=("gradcam", "attention", "uncertainty", "modality"))
     run = logic.start(inputs, options, groundTruth=phantom["seg"])
     outcome = run.process.wait()
     assert outcome.succeeded, outcome.describe()

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("slicer_core", reason="Slicer's core libraries (slicer-core) are not installed")
 import slicer  # noqa: E402
 
-from BraTSXAIHelpers.command import SegmentOptions  # noqa: E402
+from BraTSXAIHelpers.command import RunOptions  # noqa: E402
 from BraTSXAIScene import results, volumes  # noqa: E402
 from BraTSXAIScene.logic import SegmentLogic  # noqa: E402
 
@@ -62,7 +62,7 @@ def test_an_output_off_the_reference_grid_is_refused_before_any_node(core, finis
 def test_cancel_kills_the_run_and_leaves_nothing_behind(core, tiny_models, phantom):
     logic = SegmentLogic()
     before = core.node_census()
-    run = logic.start({m: phantom[m] for m in ("t1", "t1ce", "t2", "flair")}, SegmentOptions(model="all"))
+    run = logic.start({m: phantom[m] for m in ("t1", "t1ce", "t2", "flair")}, RunOptions(model="all"))
     logic.cancel(run)
     outcome = run.process.wait()
     logic.discard(run)
