@@ -230,9 +230,9 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                                    options.layer, options.method, info.explain)
             warnings += found
             if logits is None:  # no region had a faithful map to explain: no pass to share
-                logits = torch.logit(torch.from_numpy(predict(loaded.network, array, device, options.precision,
-                                                              sliding_window=False)).clamp(1e-7, 1 - 1e-7))[None]
-            probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
+                probabilities = predict(loaded.network, array, device, options.precision, sliding_window=False)
+            else:
+                probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
         else:
             stage = f"Inference ({architecture})"
             report(start, stage)
@@ -274,8 +274,9 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
         report(0.93, "Ensemble")
         with _timed(timings, "ensemble"):
             ensemble, calibration, notes = ensemble_record(models, options)
-            labels = labels_from_probabilities(members.mean(), ensemble, spacing, options.et_label)
-            write_segmentation(writer, ENSEMBLE, members.mean(), labels, geometry, options.et_label, primary=True)
+            mean = members.mean()
+            labels = labels_from_probabilities(mean, ensemble, spacing, options.et_label)
+            write_segmentation(writer, ENSEMBLE, mean, labels, geometry, options.et_label, primary=True)
             segmentations[ENSEMBLE], warnings = labels, warnings + notes
             if truth is not None:
                 metrics[ENSEMBLE] = region_metrics(labels, truth, spacing)

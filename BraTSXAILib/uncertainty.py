@@ -72,11 +72,11 @@ class Members:
         self.flips = 0
 
     def add_network(self, on_reference: np.ndarray) -> None:
-        self.plain = on_reference.copy() if self.plain is None else self.plain + on_reference
+        self.plain = on_reference if self.plain is None else self.plain + on_reference  # sums are new arrays
         self.networks += 1
 
     def add_flip(self, on_reference: np.ndarray) -> None:
-        self.extra = on_reference.copy() if self.extra is None else self.extra + on_reference
+        self.extra = on_reference if self.extra is None else self.extra + on_reference
         self.flips += 1
 
     def mean(self) -> np.ndarray:

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.bundle", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of labelled BraTS case folders")
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs (keep it outside the checkout)")
-    parser.add_argument("--configs", type=Path, nargs="+", default=list(CONFIGS), help="one training config per network")
+    parser.add_argument("--configs", type=Path, nargs="+", default=list(CONFIGS),
+                        help="one training config per network")
     parser.add_argument("--split", type=Path, default=SPLIT, help="the fixed split (train/validation/test JSON)")
     parser.add_argument("--models-dir", type=Path, default=BUNDLED_DIR, help="registry folder to publish into")
     parser.add_argument("--dataset", default="BraTS 2018", help="what the data is, for the registry")

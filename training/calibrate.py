@@ -24,6 +24,7 @@ from BraTSXAILib.metrics import dice
 from BraTSXAILib.outputs import write_json
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.postprocess import LabelRule, apply_rule
+from BraTSXAILib.uncertainty import Members
 
 from .evaluate import case_probabilities, open_model, readable_cases, validation_parser
 
@@ -99,18 +100,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     candidates = [open_model(selector, device) for selector in args.models]
-    samples: dict[str, list[Sample]] = {c.name: [] for c in candidates} | ({ENSEMBLE: []} if len(candidates) > 1 else {})
+    names = [c.name for c in candidates] + ([ENSEMBLE] if len(candidates) > 1 else [])
+    samples: dict[str, list[Sample]] = {name: [] for name in names}
     cases = []
     for case in readable_cases(args.data, args.split_file, "validation"):
         cases.append(case.case_id)
-        prepared, summed = {}, None
+        prepared, members = {}, Members()
         truth, spacing = sitk.GetArrayFromImage(case.label), case.label.GetSpacing()[::-1]
         for candidate in candidates:
             on_reference = case_probabilities(case, candidate, device, args.precision, prepared)["on_reference"]
             samples[candidate.name].append(sample_of(on_reference, truth, spacing))
-            summed = on_reference if summed is None else summed + on_reference
+            members.add_network(on_reference)
         if len(candidates) > 1:
-            samples[ENSEMBLE].append(sample_of(summed / len(candidates), truth, spacing))
+            samples[ENSEMBLE].append(sample_of(members.mean(), truth, spacing))
     if not cases:
         raise InputError("no readable validation case to calibrate on", "fix the cases reported above", args.data)
     rules = {name: report(calibrate(found), found) for name, found in samples.items()}

@@ -2,8 +2,9 @@
 
 For each run folder: what its config changes against the first run's, and its best epoch by mean validation Dice
 within the first K epochs (K: the fewest epochs any of the runs has completed, unless given), with Dice per region
-at that epoch (no seconds: the runs shared the CPU unevenly, so their times say nothing). Validation Dice here is the training log's (network grid, p ≥ 0.5),
-so runs compare with each other, not with the model card. Prints a Markdown table.
+at that epoch (no seconds: the runs shared the CPU unevenly, so their times say nothing). Validation Dice here
+is the training log's (network grid, p ≥ 0.5), so runs compare with each other, not with the model card. Prints a
+Markdown table.
 """
 from __future__ import annotations
 

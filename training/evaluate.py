@@ -37,6 +37,7 @@ from BraTSXAILib.outputs import atomic_write
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.postprocess import LabelRule, labels_from_probabilities, reference_probabilities
 from BraTSXAILib.preprocess import preprocess, preprocess_label
+from BraTSXAILib.uncertainty import Members
 from BraTSXAILib.weights import ModelInfo, ensemble_rule, load_model
 
 from .split import SPLITS, read_split
@@ -100,15 +101,15 @@ def scored(name: str, case, on_reference: np.ndarray, rule: LabelRule, extra: di
 def case_rows(case, candidates: list[Candidate], device: torch.device, precision: str,
               ensemble: LabelRule | None) -> list[dict]:
     """Rows of every model on one case, and of their mean (`ensemble`) when a rule for it is given."""
-    prepared, rows, summed = {}, [], None
+    prepared, rows, members = {}, [], Members()
     for candidate in candidates:
         result = case_probabilities(case, candidate, device, precision, prepared)
         on_reference = result.pop("on_reference")
         rows.append(scored(candidate.name, case, on_reference, candidate.info.rule, result))
-        summed = on_reference if summed is None else summed + on_reference
+        members.add_network(on_reference)
     if ensemble is not None:
         seconds = sum(row["seconds"] for row in rows)
-        rows.append(scored(ENSEMBLE, case, summed / len(candidates), ensemble, {"seconds": seconds}))
+        rows.append(scored(ENSEMBLE, case, members.mean(), ensemble, {"seconds": seconds}))
     return rows
 
 

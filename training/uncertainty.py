@@ -32,7 +32,8 @@ from BraTSXAILib.weights import ensemble_rule
 from BraTSXAILib.xai.modality import modality_importance
 
 from .evaluate import open_model, readable_cases, validation_parser
-from .uncertainty_stats import auroc_of_histograms, calibration_fit, ece, error_histograms, filtered_dice, uncertainty_table
+from .uncertainty_stats import (auroc_of_histograms, calibration_fit, ece, error_histograms, filtered_dice,
+                                uncertainty_table)
 
 FLIP_COUNTS = (0, 1, 3, 7)
 FILTER_THRESHOLDS = (0.25, 0.5, 0.75, 1.0)
@@ -110,7 +111,8 @@ def summarise(results: list[dict], models: list[str]) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = validation_parser("python -m training.uncertainty", __doc__.splitlines()[0], "folder for uncertainty.json and uncertainty.md")
+    parser = validation_parser("python -m training.uncertainty", __doc__.splitlines()[0],
+                               "folder for uncertainty.json and uncertainty.md")
     return parser.parse_args(argv)
 
 

@@ -72,7 +72,8 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
                             "not why; try a deeper layer (--layer decoder.2 or bottleneck) or --method hirescam")
         explanations.append(Explanation("gradcam", target.name, shown.values, {
             "kind": "gradcam", "class": target.name, "method": method, "layer": cam.layer,
-            "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0], "raw_range": list(shown.raw_range),
+            "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0],
+            "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,
         }))
     return explanations, warnings, result.logits
