@@ -20,7 +20,7 @@ from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleLogic, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
-from BraTSXAIHelpers import dependencies, inputs, manifest, paths, progress
+from BraTSXAIHelpers import inputs, manifest, paths, progress
 from BraTSXAIHelpers.command import DEVICE_CHOICES, MODEL_CHOICES, RunOptions, argv_text
 
 MODULE_DIR = Path(__file__).resolve().parent
@@ -30,8 +30,8 @@ if str(PROJECT_ROOT) not in sys.path:  # source tree: BraTSXAILib sits beside th
 
 from BraTSXAIGui.resultspanel import OverlayTree  # noqa: E402
 from BraTSXAIGui.selftest import BraTSXAITest  # noqa: E402,F401  (Slicer finds <Module>Test in this module)
-from BraTSXAIScene import display, sampledata, volumes  # noqa: E402
-from BraTSXAIScene.logic import SegmentLogic  # noqa: E402
+from BraTSXAIScene import display, results, sampledata, volumes  # noqa: E402
+from BraTSXAIScene.logic import PendingInstall, PendingRun, SegmentLogic, logEvent  # noqa: E402
 
 POLL_INTERVAL_MS = 200
 INPUT_SELECTORS = ("t1Selector", "t1ceSelector", "t2Selector", "flairSelector", "groundTruthSelector")
@@ -95,8 +95,9 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._run = None  # PendingRun while the background process works
-        self._busy = False  # installing dependencies or importing results: no second run may start
+        self._task = None  # PendingRun or PendingInstall while a background process works
+        self._importing = False  # results being turned into nodes: no second run may start
+        self._cancelImport = False
         self._result = None  # SegmentationResult of the last run
         self._pollTimer = None
 
@@ -125,10 +126,11 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self):
         """Called when the application closes: never leave a segmentation running behind Slicer's back."""
-        if self._run is not None:
-            self.logic.cancel(self._run)
-            self.logic.discard(self._run)
-            self._run = None
+        if self._task is not None:
+            self.logic.cancel(self._task)  # an installation that is writing finishes on its own
+            if isinstance(self._task, PendingRun):
+                self.logic.discard(self._task)
+            self._task = None
         if self._pollTimer is not None:
             self._pollTimer.stop()
         self.removeObservers()
@@ -141,8 +143,9 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
-        if self._run is not None:  # its inputs are about to disappear
-            self.logic.cancel(self._run)
+        if isinstance(self._task, PendingRun):  # its inputs are about to disappear
+            self.logic.cancel(self._task)
+        self._cancelImport = self._importing
         self.setParameterNode(None)
         self._clearResultWidgets()
 
@@ -172,11 +175,11 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         hidden = volumes.moduleOutputNodeIds()  # the module's own heat maps are no MRI input
         for name in INPUT_SELECTORS:
             getattr(self.ui, name).sortFilterProxyModel().hiddenNodeIDs = hidden
-        if self._parameterNode is not None and self._run is None and not self._busy:
+        if self._parameterNode is not None and self._task is None and not self._importing:
             self.logic.fillInputsFromNames(self._parameterNode)
 
     def _checkCanSegment(self, caller=None, event=None):
-        if self._run is not None or self._busy or self._parameterNode is None:
+        if self._task is not None or self._importing or self._parameterNode is None:
             return
         problems = self.logic.inputProblems(self._parameterNode)
         self.ui.segmentButton.enabled = not problems
@@ -185,64 +188,91 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # --- running ---
 
     def onSegmentButton(self):
-        if self._run is not None:
-            self.logic.cancel(self._run)
+        """Segment; first install what the library needs if anything is missing. While busy: Cancel."""
+        if self._task is not None or self._importing:
+            self._cancelImport = self._importing
+            if self._task is not None:
+                self.logic.cancel(self._task)
             self.ui.segmentButton.enabled = False
             self.ui.statusLabel.text = "Cancelling…"
             return
-        if self._busy:
-            return
         try:
-            self._setBusy("Checking the Python packages…")
-            try:
-                ready = self.logic.ensureDependencies(askConfirmation=True)
-            finally:
-                self._setBusy(None)
-            if not ready:
+            unmet = self.logic.unmetDependencies()
+            if unmet and not slicer.util.confirmOkCancelDisplay(self.logic.installQuestion(unmet)):
                 self.ui.statusLabel.text = "Not started: the required Python packages are not installed."
                 return
-            parameters = self._parameterNode
-            options = RunOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
-                                                 parameters.device, parameters.attentionSoftmax,
-                                                 parameters.uncertainty, parameters.modality)
             self.ui.logTextEdit.clear()
-            self._run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
+            self._task = self.logic.startInstall(unmet) if unmet else self._startRun()
         except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
             logging.exception("BraTSXAI: the segmentation could not start")
             slicer.util.errorDisplay(f"Could not start the segmentation: {error}")
             return
-        self._appendLog(argv_text(self._run.process.command))
         self._setRunning(True)
         self._pollTimer.start()
 
+    def _startRun(self):
+        parameters = self._parameterNode
+        options = RunOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
+                                         parameters.device, parameters.attentionSoftmax,
+                                         parameters.uncertainty, parameters.modality)
+        run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
+        self._appendLog(argv_text(run.process.command))
+        return run
+
     def onPoll(self):
-        run = self._run
-        if run is None:
+        task = self._task
+        if task is None:
             return
-        for event in run.process.poll():
+        for event in task.process.poll():
             self._showEvent(event)
-        if not run.process.finished:
+        if isinstance(task, PendingInstall):
+            self.ui.statusLabel.text = task.process.status
+            self.ui.progressBar.value = progress.percent(task.process.fraction)
+        if not task.process.finished:
             return
         self._pollTimer.stop()
-        self._run = None
+        self._task = None
+        if isinstance(task, PendingInstall):
+            self._installFinished(task)
+        else:
+            self._runFinished(task)
+
+    def _installFinished(self, task):
+        outcome = task.process.outcome
+        self._setRunning(False)
+        self.ui.statusLabel.text = outcome.describe()
+        if not outcome.succeeded:
+            if not outcome.cancelled:
+                slicer.util.errorDisplay(outcome.describe())
+        elif not self.logic.offerRestart(task):
+            self.onSegmentButton()  # on to the segmentation the user asked for
+
+    def _runFinished(self, run):
         outcome = run.process.outcome
         try:
             if outcome.succeeded:
-                self._setBusy("Creating nodes…")  # Segment stays disabled while the nodes are made
+                self._importing, self._cancelImport = True, False  # Cancel stays: it stops between two nodes
+                self.ui.statusLabel.text = "Creating nodes…"
                 slicer.app.processEvents()
-                self._showResult(self.logic.importResults(run))
+                self._showResult(self.logic.importResults(run, shouldStop=self._importShouldStop))
             else:
                 self.ui.statusLabel.text = outcome.describe()
                 if not outcome.cancelled:
                     slicer.util.errorDisplay(f"Segmentation failed: {outcome.describe()}")
+        except results.ImportCancelled as cancelled:
+            self.ui.statusLabel.text = str(cancelled)
         except Exception as error:  # the GUI boundary: say what went wrong, keep the trace in the log
             logging.exception("BraTSXAI: importing the results failed")
             self.ui.statusLabel.text = f"Importing the results failed: {error}"
             slicer.util.errorDisplay(f"Importing the results failed: {error}")
         finally:
             self.logic.discard(run)
-            self._setBusy(None)
+            self._importing = False
             self._setRunning(False)
+
+    def _importShouldStop(self):
+        slicer.app.processEvents()  # a click on Cancel lands here
+        return self._cancelImport
 
     def _showEvent(self, event):
         if isinstance(event, progress.Progress):
@@ -259,16 +289,6 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _appendLog(self, text):
         self.ui.logTextEdit.appendPlainText(text)
 
-    def _setBusy(self, status):
-        """While `status` is set the module works on the GUI thread: nothing may start or be changed."""
-        self._busy = status is not None
-        for widget in (self.ui.segmentButton, self.ui.inputsCollapsibleButton, self.ui.optionsCollapsibleButton):
-            widget.enabled = not self._busy
-        if self._busy:
-            self.ui.segmentButton.text = "Segment"
-            self.ui.statusLabel.text = status
-            slicer.app.processEvents()
-
     def _setRunning(self, running):
         self.ui.segmentButton.text = "Cancel" if running else "Segment"
         self.ui.inputsCollapsibleButton.enabled = not running
@@ -277,7 +297,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.progressBar.value = 0
             self.ui.statusLabel.text = "Starting…"
             self.ui.segmentButton.enabled = True
-            self.ui.segmentButton.toolTip = "Stop the segmentation; the scene stays as it was."
+            self.ui.segmentButton.toolTip = "Stop: the scene stays as it was, no package is left half-installed."
         else:
             self._checkCanSegment()
 
@@ -349,37 +369,29 @@ class BraTSXAILogic(ScriptedLoadableModuleLogic, SegmentLogic):
         return volumes.inputProblems(self.inputVolumes(parameterNode), parameterNode.groundTruth)
 
     def ensureDependencies(self, askConfirmation=True) -> bool:
-        """Install what the library needs (PyTorch through the PyTorch extension, the rest with pip).
-
-        Returns False when the user declined. Offers a restart when pip replaced a package Slicer had loaded.
-        """
-        unmet = dependencies.unmet_modules()
+        """Install what the library needs, blocking (the widget does it in the background, with Cancel);
+        False when the user declined, RuntimeError when the installation failed."""
+        unmet = self.unmetDependencies()
         if not unmet:
             return True
-        before = dependencies.imported_distribution_versions()
-        if "torch" in unmet:
-            try:
-                import PyTorchUtils
-            except ModuleNotFoundError:
-                raise RuntimeError("BraTSXAI needs the PyTorch extension: install it with the Extensions Manager, "
-                                   "restart Slicer, and try again.") from None
-            torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
-                askConfirmation=askConfirmation, torchVersionRequirement=dependencies.TORCH_VERSION)
-            if torch is None:
-                return False
-        others = dependencies.pip_requirements(unmet)
-        if others:
-            question = (f"BraTSXAI needs these Python packages (or newer versions): {', '.join(others)}. "
-                        "Download and install them now (a few minutes)?")
-            if askConfirmation and not slicer.util.confirmOkCancelDisplay(question):
-                return False
-            slicer.util.pip_install(" ".join(others))
-        changed = dependencies.restart_needed(before, dependencies.imported_distribution_versions())
+        if askConfirmation and not slicer.util.confirmOkCancelDisplay(self.installQuestion(unmet)):
+            return False
+        pending = self.startInstall(unmet)
+        outcome = pending.process.wait(logEvent)
+        if not outcome.succeeded:
+            raise RuntimeError(outcome.describe())
+        self.offerRestart(pending)
+        return True
+
+    def offerRestart(self, pending) -> bool:
+        """Offer a restart when pip replaced a package Slicer had loaded; True when Slicer restarts."""
+        changed = self.restartNeeded(pending)
         if changed and slicer.util.confirmYesNoDisplay(
                 f"The installation updated {', '.join(changed)}, which Slicer had already loaded. "
                 "Restart Slicer now so that every module uses the new version?"):
             slicer.util.restart()
-        return True
+            return True
+        return False
 
     # the console API of earlier versions
     showOverlay = staticmethod(display.showOverlay)

@@ -15,15 +15,15 @@ import math
 import platform
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .choices import DEVICES, PRECISIONS
 from .errors import InputError
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "float32", "bf16")
 DEFAULT_ROI = (128, 128, 128)
 DEFAULT_OVERLAP = 0.5
 ACTIVATION_FACTOR = 14  # peak live feature maps ≈ 13 × width channels at full resolution (measured, no grad)
@@ -31,6 +31,7 @@ MEMORY_SHARE = 0.5  # use at most this share of the free memory for one whole-vo
 FALLBACK_FREE_BYTES = 8 << 30
 
 Progress = Callable[[float], None]
+Network = Callable[[torch.Tensor], torch.Tensor]  # a compiled network: (1, 4, z, y, x) batch -> logits, `.width`
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -131,7 +132,7 @@ def window_count(shape: Sequence[int], roi: Sequence[int], overlap: float) -> in
 
 
 def predict(
-    model: torch.nn.Module,
+    model: torch.nn.Module | Network,
     array: np.ndarray,
     device: str | torch.device = "cpu",
     precision: str = "auto",
@@ -143,14 +144,19 @@ def predict(
 ) -> np.ndarray:
     """Sigmoid probabilities (3, z, y, x) float32 of WT, TC, ET for a (4, z, y, x) input.
 
-    `sliding_window=None` decides by memory; True forces patches of `roi_size` (default 128³; the pipeline passes
-    the model's training patch), False forces one pass.
+    `model` is a PyTorch network or one compiled for another backend (`openvino_backend.CompiledNetwork`, whose
+    precision was fixed when it was compiled). `sliding_window=None` decides by memory; True forces patches of
+    `roi_size` (default 128³; the pipeline passes the model's training patch), False forces one pass.
     """
     device = torch.device(device) if isinstance(device, str) else device
     precision = resolve_precision(precision, device)
-    channels_last = device.type == "cpu" and precision == "bf16"
-    memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format).eval()
+    if isinstance(model, torch.nn.Module):
+        channels_last = device.type == "cpu" and precision == "bf16"
+        memory_format = torch.channels_last_3d if channels_last else torch.contiguous_format
+        model = model.to(device=device, memory_format=memory_format).eval()
+        network = partial(_torch_logits, model, device, precision, memory_format)
+    else:
+        network = model
     shape = array.shape[1:]
     sliding_window = not runs_whole_volume(shape, model.width, device, precision, sliding_window)
     roi = tuple(roi_size or DEFAULT_ROI)
@@ -159,8 +165,7 @@ def predict(
 
     def probabilities(batch: torch.Tensor) -> torch.Tensor:
         nonlocal done
-        with autocast(device, precision):
-            logits = model(batch.to(device).contiguous(memory_format=memory_format))
+        logits = network(batch)
         done += 1
         if progress is not None:
             progress(min(done / total, 1.0))
@@ -177,6 +182,12 @@ def predict(
         else:
             output = probabilities(inputs)
     return output[0].float().cpu().numpy()
+
+
+def _torch_logits(model: torch.nn.Module, device: torch.device, precision: str, memory_format: torch.memory_format,
+                  batch: torch.Tensor) -> torch.Tensor:
+    with autocast(device, precision):
+        return model(batch.to(device).contiguous(memory_format=memory_format))
 
 
 def check_threshold(threshold: float) -> None:

@@ -17,9 +17,9 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
+from .choices import MODALITIES
 from .errors import InputError
 
-MODALITIES = ("t1", "t1ce", "t2", "flair")
 LABEL = "seg"
 EXTENSIONS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .choices import ET_LABELS
+
 REGIONS = ("WT", "TC", "ET")
 REGION_NAMES = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}
 
 NCR, ED = 1, 2
-ET_LABELS = (4, 3)  # BraTS 2018-2021, BraTS 2023+
 
 
 def label_classes(et_label: int = 4) -> list[dict]:
@@ -22,6 +23,18 @@ def label_classes(et_label: int = 4) -> list[dict]:
         {"value": ED, "name": "edema", "color": [0.0, 1.0, 0.0]},
         {"value": et_label, "name": "enhancing tumour", "color": [1.0, 1.0, 0.0]},
     ]
+
+
+def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
+    """The smallest box holding every voxel of `mask`, widened by `margin` voxels inside the array; None if empty.
+    Label rules and metrics work inside it: a tumour fills a few percent of the grid."""
+    box = []
+    for axis in range(mask.ndim):
+        present = np.flatnonzero(mask.any(axis=tuple(other for other in range(mask.ndim) if other != axis)))
+        if present.size == 0:
+            return None
+        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + 1 + margin, mask.shape[axis])))
+    return tuple(box)
 
 
 def labels_to_regions(label_map: np.ndarray) -> np.ndarray:

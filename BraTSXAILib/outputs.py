@@ -1,15 +1,23 @@
 """Reading and writing the project's files: nothing half-written under a final name, one clear error for bad JSON."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import struct
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .labels import bounding_box
+
+UNIT_STEPS = 255  # [0, 1] maps are stored in steps of 1/255
+NIFTI1_HEADER_SIZE = 348
+SCALING_OFFSET = 112  # scl_slope, then scl_inter: float32 fields of the NIfTI-1 header
 
 
 def _umask() -> int:
@@ -39,6 +47,35 @@ def write_image(image: sitk.Image, path: str | Path) -> Path:
     with atomic_write(path) as temporary:
         sitk.WriteImage(image, str(temporary), useCompression=True)
     return Path(path)
+
+
+def write_unit_map(values: np.ndarray, grid, path: str | Path) -> Path:
+    """A map of values in [0, 1] as NIfTI uint8 with `scl_slope` 1/255: readers that honour the slope (ITK, hence
+    Slicer and ITK-SNAP; nibabel) get float values in [0, 1] back, within 1/510, from a file 10–50× smaller than
+    float32 that is written ~10× faster. SimpleITK writes the file (so the geometry is exactly its own); it cannot
+    set the slope, so the two header fields are set at their NIfTI-1 offsets before compression. `values` (z, y, x)
+    lie on `grid` (a `preprocess.Grid`); they are zero outside the brain box, often far more, and only the box of
+    non-zero values is quantised."""
+    quantised = np.zeros(values.shape, dtype=np.uint8)
+    box = bounding_box(values > 0)
+    if box is not None:
+        quantised[box] = np.rint(np.clip(values[box], 0.0, 1.0) * UNIT_STEPS)
+    steps = grid.image(quantised)
+    with atomic_write(path) as temporary:
+        plain = temporary.with_name(temporary.name.removesuffix(".gz"))
+        try:
+            sitk.WriteImage(steps, str(plain), useCompression=False)
+            data = bytearray(plain.read_bytes())
+        finally:
+            plain.unlink(missing_ok=True)
+        order = "<" if struct.unpack_from("<i", data)[0] == NIFTI1_HEADER_SIZE else ">"
+        struct.pack_into(order + "ff", data, SCALING_OFFSET, 1.0 / UNIT_STEPS, 0.0)
+        temporary.write_bytes(gzip.compress(data, compresslevel=1) if path_is_gzip(path) else data)
+    return Path(path)
+
+
+def path_is_gzip(path: str | Path) -> bool:
+    return str(path).endswith(".gz")
 
 
 def write_json(data: dict, path: str | Path) -> Path:

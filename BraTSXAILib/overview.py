@@ -1,161 +1,217 @@
-"""A one-glance PNG of a result: axial, coronal and sagittal slices through the tumour, with the overlays.
+"""overview.png: a result on one screen — one panel per model, the primary (ensemble) result first, each in axial,
+coronal and sagittal slices through the tumour, beside a column with the legend and the colour bars.
 
-Rows: FLAIR and T1ce with each segmentation's labels, then one row per heatmap (over T1ce; Grad-CAM, attention,
-and the primary result's uncertainty), then one row per Attention UNet with its CBAM channel weights (levels ×
-channels, one image), then a bar chart of the modality shares per network and region. Slices cross at the
-centre of the first segmentation's tumour (the volume's centre when it has none). Arrays are (z, y, x) on the
-reference grid; on a BraTS (LPS) grid axial slices show anterior up and the patient's left on the right.
+A panel's rows are the three planes. Its first column is the T1ce (FLAIR without one) with the model's labels;
+the primary panel then shows the ground truth, when the case has one, and its uncertainty per region (WT, TC,
+ET); a network's panel shows its Grad-CAM map per region, drawn with the outline of the region its labels give,
+and an Attention UNet's default attention map. A region whose Grad-CAM map was asked for but not written (the
+network has no faithful map for it) says so in a plain note. The side column adds the modality shares and the
+CBAM channel weights when there are any. The slices cross at the tumour voxel nearest the centre of the
+primary result's tumour (the truth's when the result has none; the volume's centre when neither has one).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import overview_draw as draw
 from .errors import InputError
-from .labels import label_classes
+from .labels import REGIONS
 from .outputs import atomic_write
 
-PANEL_INCHES = 2.4
-VIEWS = ("axial", "coronal", "sagittal")
+ENSEMBLE, TRUTH = "ensemble", "truth"
+NO_MAP = "no faithful map"
+MAP_TITLES = {"uncertainty": "uncertainty", "gradcam": "Grad-CAM"}
+DPI = 100
+MAX_INCHES = 20.0  # the long side: 2000 px, a laptop screen's width at 100 % zoom
+CELL_INCHES = 2.2  # one slice, when the panels fit; smaller when they do not
+SIDE_INCHES = 2.6  # the legend column
+TITLE_INCHES = 0.5  # above each row of panels: the panel's title and its columns' titles
+LEFT, RIGHT, TOP, BOTTOM = 0.4, 0.2, 0.35, 0.45  # margins (inches); the caption sits in the top one
 
 
-def _matplotlib():
-    try:
-        from matplotlib.colors import ListedColormap
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise InputError("the overview PNG needs matplotlib", "pip install matplotlib") from None
-    return Figure, ListedColormap
+@dataclass
+class Column:
+    """One column of a panel: labels, or a map (`heat` of kind `kind`), or a note where a map is missing."""
+
+    title: str
+    labels: np.ndarray | None = None
+    heat: np.ndarray | None = None
+    kind: str | None = None
+    outline: np.ndarray | None = None
+    note: str | None = None
+
+
+@dataclass
+class Panel:
+    title: str
+    columns: list[Column] = field(default_factory=list)
 
 
 def crossing_point(labels: np.ndarray | None, shape: Sequence[int]) -> tuple[int, int, int]:
-    """Centre of mass of the tumour voxels, or the centre of the volume."""
+    """The tumour voxel nearest the tumour's centre of mass (so all three planes cut tumour even when it is
+    ring-shaped or in pieces), or the centre of the volume."""
     if labels is None or not labels.any():
         return tuple(int(n // 2) for n in shape)
-    return tuple(int(round(c)) for c in np.argwhere(labels > 0).mean(axis=0))
+    voxels = np.argwhere(labels > 0)
+    nearest = voxels[np.argmin(((voxels - voxels.mean(axis=0)) ** 2).sum(axis=1))]
+    return tuple(int(c) for c in nearest)
 
 
-def _slices(volume: np.ndarray, point: Sequence[int]) -> list[np.ndarray]:
-    z, y, x = point
-    return [volume[z], volume[:, y, :], volume[:, :, x]]
+def _maps(heatmaps: Mapping[str, np.ndarray]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """{(model, kind): {region or map name: array}} from the output names `<model>_<kind>_<region or map>`."""
+    found: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    for name, array in heatmaps.items():
+        model, kind, key = name.split("_", 2)
+        found.setdefault((model, kind), {})[key] = array
+    return found
 
 
-def _aspects(spacing: Sequence[float]) -> list[float]:
-    sz, sy, sx = spacing
-    return [sy / sx, sz / sx, sz / sy]
+def primary_name(segmentations: Mapping[str, np.ndarray]) -> str | None:
+    """The primary result: the ensemble when there is one, else the one network."""
+    models = [name for name in segmentations if name != TRUTH]
+    return ENSEMBLE if ENSEMBLE in models else next(iter(models), None)
 
 
-def _window(volume: np.ndarray) -> tuple[float, float]:
-    inside = volume[volume != 0]
-    if inside.size == 0:
-        return 0.0, 1.0
-    low, high = np.percentile(inside, (1, 99))
-    return float(low), float(high if high > low else low + 1)
+def plan_panels(segmentations: Mapping[str, np.ndarray], heatmaps: Mapping[str, np.ndarray],
+                requested: Sequence[str] | None = None) -> list[Panel]:
+    """The panels, primary first. `requested`: the explanation kinds asked for (`--explain`); None takes the kinds
+    of the maps present, so a Grad-CAM region column appears for every network once any network has one."""
+    maps = _maps(heatmaps)
+    kinds = set(requested) if requested is not None else {kind for _, kind in maps}
+    models, primary = [name for name in segmentations if name != TRUTH], primary_name(segmentations)
+    panels = []
+    for model in ([primary] if primary else []) + [m for m in models if m != primary]:
+        labels = segmentations[model]
+        panel = Panel(f"{model} (primary result)" if model == primary else model, [Column("labels", labels=labels)])
+        if model == primary and TRUTH in segmentations:
+            panel.columns.append(Column("ground truth", labels=segmentations[TRUTH]))
+        for kind in (["uncertainty"] if model == primary else []) + (["gradcam"] if model != ENSEMBLE else []):
+            if kind not in kinds:
+                continue
+            present = maps.get((model, kind), {})
+            for region in REGIONS:
+                column = Column(f"{MAP_TITLES[kind]} {region}", kind=kind, outline=draw.region_outline(labels, region))
+                if region in present:
+                    column.heat = present[region]
+                else:
+                    column.note = f"{NO_MAP}\nfor {region}" if kind == "gradcam" else f"no {region} map"
+                panel.columns.append(column)
+        for key, array in maps.get((model, "attention"), {}).items():
+            panel.columns.append(Column(f"attention {key.replace('_', ' ')}", heat=array, kind="attention"))
+        panels.append(panel)
+    return panels
 
 
-def _channel_weights_row(figure, row_axes, model: str, levels: Mapping[str, Sequence[float]]) -> None:
-    """One image across the row: a line per CBAM level, its channel weights in [0, 1] (blank past its width)."""
-    for axis in row_axes:
-        axis.remove()
-    axis = figure.add_subplot(row_axes[0].get_gridspec()[row_axes[0].get_subplotspec().rowspan.start, :])
-    widest = max(len(weights) for weights in levels.values())
-    matrix = np.full((len(levels), widest), np.nan)
-    for index, weights in enumerate(levels.values()):
-        matrix[index, :len(weights)] = weights
-    from matplotlib import colormaps
-
-    colormap = colormaps["inferno"].with_extremes(bad="black")
-    image = axis.imshow(matrix, cmap=colormap, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    axis.set_yticks(range(len(levels)), list(levels), color="white", fontsize=7)
-    axis.set_xlabel("channel", color="white", fontsize=7)
-    axis.tick_params(colors="white", labelsize=7)
-    axis.set_title(f"{model} CBAM channel weights", color="white", fontsize=8)
-    figure.colorbar(image, ax=axis, fraction=0.03).ax.tick_params(colors="white", labelsize=7)
+def _layout(panels: list[Panel], box: Sequence[slice], spacing: Sequence[float], side_slots: int):
+    """Panels two to a row (one when there is one); the slice size is the largest that keeps the long side of the
+    figure within MAX_INCHES. Returns the rows, each panel position's column count, the planes' height ratios,
+    the slice width and the figure size (inches)."""
+    per_row = 1 if len(panels) == 1 else 2
+    rows = [panels[i:i + per_row] for i in range(0, len(panels), per_row)]
+    widths = [max(len(row[i].columns) for row in rows if i < len(row)) for i in range(per_row)]
+    heights = draw.plane_heights(box, spacing)
+    across, down = LEFT + RIGHT + SIDE_INCHES, TOP + BOTTOM + len(rows) * TITLE_INCHES
+    cell = min(CELL_INCHES, (MAX_INCHES - across) / sum(widths), (MAX_INCHES - down) / (len(rows) * sum(heights)))
+    size = (across + cell * sum(widths), max(down + len(rows) * cell * sum(heights), 1.5 * side_slots))
+    return rows, widths, heights, cell, size
 
 
-def _modality_row(figure, row_axes, importance: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
-    """One bar chart across the row: per network and region, the share of evidence of each sequence."""
-    for axis in row_axes:
-        axis.remove()
-    axis = figure.add_subplot(row_axes[0].get_gridspec()[row_axes[0].get_subplotspec().rowspan.start, :])
-    groups = [(model, region, shares) for model, regions in importance.items() for region, shares in regions.items()]
-    sequences = list(groups[0][2]) if groups else []
-    width = 0.8 / max(len(sequences), 1)
-    for index, sequence in enumerate(sequences):
-        axis.bar(np.arange(len(groups)) + index * width, [shares[sequence] for _, _, shares in groups], width,
-                 label=sequence)
-    axis.set_xticks(np.arange(len(groups)) + 0.4 - width / 2, [f"{m}\n{r}" for m, r, _ in groups], fontsize=6)
-    axis.set_ylim(0, 1)
-    axis.tick_params(colors="white", labelsize=6)
-    axis.set_title("share of evidence per sequence (modality attribution)", color="white", fontsize=8)
-    axis.legend(fontsize=6, ncols=len(sequences), loc="upper right")
-    axis.set_facecolor("black")
+def draw_overview(images: Mapping[str, np.ndarray], spacing: Sequence[float], segmentations: Mapping[str, np.ndarray],
+                  heatmaps: Mapping[str, np.ndarray] | None = None, et_label: int = 4,
+                  channel_weights: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+                  modality: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+                  requested: Sequence[str] | None = None):
+    """The figure (matplotlib Figure). Each slice's axes is labelled "<panel>|<column>|<plane>" for lookup."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise InputError("the overview PNG needs matplotlib", "pip install matplotlib") from None
+    background = images.get("t1ce", images.get("flair"))
+    if background is None:
+        raise InputError("the overview needs the T1ce or the FLAIR image", "pass images={'t1ce': ...}")
+    panels = plan_panels(segmentations, heatmaps or {}, requested)
+    if not panels:
+        panels = [Panel("MRI", [Column("T1ce" if "t1ce" in images else "FLAIR")])]
+    primary = segmentations.get(primary_name(segmentations))
+    point = crossing_point(primary if primary is not None and primary.any() else segmentations.get(TRUTH),
+                           background.shape)
+    kinds = sorted({"uncertainty" if c.kind == "uncertainty" else "gradcam"
+                    for p in panels for c in p.columns if c.kind})
+    side = ["legend", *kinds, *(["modality"] if modality else []), *sorted(channel_weights or {})]
+    box = draw.content_box(background)
+    rows, widths, heights, cell, size = _layout(panels, box, spacing, len(side))
+    figure = Figure(figsize=size, dpi=DPI, facecolor="black")
+    panel_height = cell * sum(heights)
+    outer = figure.add_gridspec(len(rows), len(widths) + 1, width_ratios=[cell * w for w in widths] + [SIDE_INCHES],
+                                left=LEFT / size[0], right=1 - RIGHT / size[0], top=1 - (TOP + TITLE_INCHES) / size[1],
+                                bottom=BOTTOM / size[1], wspace=0.15 / cell, hspace=TITLE_INCHES / panel_height)
+    window, views = draw.intensity_window(background), draw.views(spacing, box)
+    backgrounds, label_map = draw.plane_slices(background, point, box), draw.label_colormap(et_label)
+    for row_index, row in enumerate(rows):
+        for position, panel in enumerate(row):
+            grid = outer[row_index, position].subgridspec(3, widths[position], height_ratios=heights,
+                                                          wspace=0.03, hspace=0.03)
+            _draw_panel(figure, grid, panel, backgrounds, window, views, label_map, point, box)
+    _draw_side(figure, outer[:, -1].subgridspec(len(side), 1, hspace=0.6), side, et_label, modality,
+               channel_weights or {})
+    figure.text(LEFT / size[0], 1 - 0.1 / size[1], f"over the {'T1ce' if 't1ce' in images else 'FLAIR'}; slices "
+                f"through voxel (z, y, x) = {point}; axial: anterior up, patient's left on the right",
+                color="#bbbbbb", fontsize=8, va="top")
+    return figure
 
 
-def write_overview(
-    path: str | Path,
-    images: Mapping[str, np.ndarray],
-    spacing: Sequence[float],
-    segmentations: Mapping[str, np.ndarray],
-    heatmaps: Mapping[str, np.ndarray] | None = None,
-    et_label: int = 4,
-    channel_weights: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
-    modality: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
-) -> Path:
-    """Write the PNG. `images` needs "flair" and "t1ce"; `spacing` is in array order (z, y, x) mm.
+def _draw_panel(figure, grid, panel: Panel, backgrounds, window, views, label_map, point, box) -> None:
+    def cut(volume):
+        return draw.plane_slices(volume, point, box) if volume is not None else [None] * 3
 
-    `channel_weights`: {model: {"cbam0": [weight per channel], ...}} as written by the explanation outputs;
-    `modality`: the manifest's `modality_importance`, drawn as one bar-chart row at the end.
-    """
-    figure_class, listed_colormap = _matplotlib()
-    heatmaps = heatmaps or {}
-    channel_weights = channel_weights or {}
-    first = next(iter(segmentations.values()), None)
-    point = crossing_point(first, images["t1ce"].shape)
-    rows = [(f"{name}\n{modality.upper()}", modality, labels, None)
-            for name, labels in segmentations.items() for modality in ("flair", "t1ce")]
-    rows += [(name, "t1ce", None, heatmap) for name, heatmap in heatmaps.items()]
-    if not rows:
-        rows = [(modality.upper(), modality, None, None) for modality in ("flair", "t1ce")]
-    colours = np.zeros((max(et_label, 4) + 1, 4))
-    for label in label_classes(et_label):
-        colours[label["value"]] = [*label["color"], 0.45]
-    label_colormap = listed_colormap(colours)
-    extra = len(channel_weights) + bool(modality)
-    figure = figure_class(figsize=(3 * PANEL_INCHES, (len(rows) + extra) * PANEL_INCHES), facecolor="black")
-    axes = figure.subplots(len(rows) + extra, 3, squeeze=False)
-    for row, (model, levels) in enumerate(channel_weights.items(), start=len(rows)):
-        _channel_weights_row(figure, axes[row], model, levels)
-    if modality:
-        _modality_row(figure, axes[-1], modality)
-    windows = {name: _window(volume) for name, volume in images.items()}
-    aspects = _aspects(spacing)
-    for row, (title, modality, labels, heatmap) in enumerate(rows):
-        backgrounds = _slices(images[modality], point)
-        overlays = _slices(labels, point) if labels is not None else [None] * 3
-        maps = _slices(heatmap, point) if heatmap is not None else [None] * 3
-        for column in range(3):
-            axis = axes[row, column]
-            origin = "upper" if column == 0 else "lower"
-            low, high = windows[modality]
-            axis.imshow(backgrounds[column], cmap="gray", vmin=low, vmax=high, aspect=aspects[column], origin=origin,
-                        interpolation="nearest")
-            if overlays[column] is not None:
-                axis.imshow(overlays[column], cmap=label_colormap, vmin=0, vmax=len(colours) - 1,
-                            aspect=aspects[column], origin=origin, interpolation="nearest")
-            if maps[column] is not None:
-                shown = np.ma.masked_less_equal(maps[column], 0)
-                axis.imshow(shown, cmap="inferno", vmin=0, vmax=1, alpha=0.6, aspect=aspects[column], origin=origin,
-                            interpolation="nearest")
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(VIEWS[column], color="white", fontsize=9)
-            if column == 0:
-                axis.set_ylabel(title, color="white", fontsize=8)
-    figure.tight_layout()
+    for index, column in enumerate(panel.columns):
+        labels, heat, outline = cut(column.labels), cut(column.heat), cut(column.outline)
+        for view in views:
+            plane = view.plane
+            axis = figure.add_subplot(grid[plane, index], label=f"{panel.title}|{column.title}|{draw.VIEWS[plane]}")
+            if column.note:
+                draw.note(axis, view, column.note, backgrounds[plane].shape)
+            else:
+                draw.cell(axis, view, backgrounds[plane], window, labels[plane], label_map, heat[plane], column.kind,
+                          outline[plane])
+            if plane == 0:
+                axis.set_title(column.title, color="white", fontsize=9)
+                if index == 0:  # above the column titles, a fixed distance whatever the slice size
+                    axis.annotate(panel.title, (0, 1), xycoords="axes fraction", xytext=(0, 20),
+                                  textcoords="offset points", color="white", fontsize=11, weight="bold")
+            if index == 0:
+                axis.set_ylabel(draw.VIEWS[plane], color="#bbbbbb", fontsize=8)
+
+
+def _draw_side(figure, grid, side: list[str], et_label: int, modality, channel_weights) -> None:
+    for slot, item in enumerate(side):
+        if item in ("gradcam", "uncertainty"):
+            axis = grid[slot].subgridspec(3, 1)[1]
+            draw.colour_bar(figure, figure.add_subplot(axis), item)
+            continue
+        axis = figure.add_subplot(grid[slot])
+        if item == "legend":
+            draw.legend(axis, et_label)
+        elif item == "modality":
+            draw.modality(axis, modality)
+        else:
+            draw.channel_weights(figure, axis, item, channel_weights[item])
+
+
+def write_overview(path: str | Path, images: Mapping[str, np.ndarray], spacing: Sequence[float],
+                   segmentations: Mapping[str, np.ndarray], heatmaps: Mapping[str, np.ndarray] | None = None,
+                   et_label: int = 4, channel_weights: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+                   modality: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+                   requested: Sequence[str] | None = None) -> Path:
+    """Write the PNG (atomically). `images`: "t1ce" and/or "flair" arrays; `spacing`: (z, y, x) mm;
+    `segmentations`: label maps by model, and "truth"; `heatmaps`: maps by output name (`unet_gradcam_WT`,
+    `ensemble_uncertainty_ET`, `attunet_attention_gate0`); `channel_weights`: {model: {"cbam0": [...], ...}};
+    `modality`: the manifest's `modality_importance`; `requested`: the `--explain` kinds (see plan_panels)."""
+    figure = draw_overview(images, spacing, segmentations, heatmaps, et_label, channel_weights, modality, requested)
     with atomic_write(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100, facecolor="black")
+        figure.savefig(temporary, format="png", dpi=DPI, facecolor="black")
     return Path(path)

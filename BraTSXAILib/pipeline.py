@@ -13,7 +13,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,15 +23,29 @@ import torch
 from torch import nn
 
 from . import __version__
+from .choices import DEFAULT_FLIPS
 from .errors import InputError
-from .inference import check_threshold, one_float32_pass, predict, resolve_device
+from .inference import (
+    Network,
+    check_threshold,
+    one_float32_pass,
+    predict,
+    resolve_device,
+    resolve_precision,
+)
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
+from .openvino_backend import CompiledNetwork, resolve_backend
 from .plausibility import input_warnings
-from .postprocess import LabelRule, labels_from_probabilities, reference_probabilities, segment_probabilities
+from .postprocess import (
+    LabelRule,
+    labels_from_probabilities,
+    reference_probabilities,
+    segment_probabilities,
+)
 from .preprocess import Geometry, preprocess
-from .uncertainty import DEFAULT_FLIPS, FLIP_AXES, Members, flip_passes, quality_warnings
+from .uncertainty import FLIP_AXES, Members, flip_passes, quality_warnings
 from .weights import ModelInfo, ensemble_entry, load_model, resolve_models
 from .writer import MANIFEST, OutputWriter, write_segmentation, write_uncertainty
 from .xai.cam import METHODS
@@ -54,6 +68,7 @@ class SegmentOptions:
 
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"  # auto: OpenVINO on a CPU where it is installed, else PyTorch (Grad-CAM: PyTorch)
     threshold: float | None = None  # None: each model's calibrated per-region thresholds (registry)
     et_label: int = 4
     reference: str = "t1ce"
@@ -84,6 +99,15 @@ class SegmentOptions:
 class LoadedModel:
     network: nn.Module
     info: ModelInfo
+    compiled: dict[str, CompiledNetwork] = field(default_factory=dict)  # OpenVINO, per precision, made once
+
+    def runner(self, backend: str, precision: str) -> nn.Module | Network:
+        """What runs the gradient-free passes: the PyTorch network, or it compiled by OpenVINO (cached)."""
+        if backend == "torch":
+            return self.network
+        if precision not in self.compiled:
+            self.compiled[precision] = CompiledNetwork(self.network, self.info.sha256, precision)
+        return self.compiled[precision]
 
 
 def load_models(selector: str, device: str = "auto", registry: str | Path | None = None) -> list[LoadedModel]:
@@ -135,7 +159,7 @@ def options_record(options: SegmentOptions, models: Sequence[LoadedModel]) -> di
     """The options that decide what a result folder holds; a re-run with other options redoes the case."""
     return {"models": [m.info.id for m in models], "sha256": [m.info.sha256 for m in models],
             "threshold": options.threshold, "et_label": options.et_label, "precision": options.precision,
-            "reference": options.reference, "explain": list(options.explain),
+            "reference": options.reference, "explain": list(options.explain), "backend": options.backend,
             "sliding_window": options.sliding_window, "overview": options.overview,
             "flips": options.flips if "uncertainty" in options.explain else 0,
             "layer": options.layer, "method": options.method}
@@ -171,7 +195,8 @@ def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.n
                        for entry in writer.entries if entry["kind"] == CHANNEL_WEIGHTS_KIND}
     spacing = case.reference_image.GetSpacing()[::-1]
     writer.overview(images=images, spacing=spacing, segmentations=shown, heatmaps=heatmaps,
-                    et_label=options.et_label, channel_weights=channel_weights, modality=importance)
+                    et_label=options.et_label, channel_weights=channel_weights, modality=importance,
+                    requested=options.explain)
 
 
 def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
@@ -186,20 +211,21 @@ def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: S
     check_output_folder(out_dir)
     report = progress or (lambda fraction, stage: None)
     device = resolve_device(options.device)
+    backend = resolve_backend(options.backend, device)
     timings: dict[str, float] = {}
     report(0.0, "Loading case")
     with _timed(timings, "load"):
         case = load_case(source, options.reference)
     writer = OutputWriter(out_dir)
     try:
-        return _segment_loaded(case, writer, models, options, device, timings, report)
+        return _segment_loaded(case, writer, models, options, device, backend, timings, report)
     except BaseException:
         writer.discard()
         raise
 
 
 def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedModel], options: SegmentOptions,
-                    device: torch.device, timings: dict, report: Progress) -> dict:
+                    device: torch.device, backend: str, timings: dict, report: Progress) -> dict:
     truth = sitk.GetArrayFromImage(case.label) if case.label is not None else None
     spacing = case.reference_image.GetSpacing()[::-1]
     prepared: dict[tuple, tuple[np.ndarray, Geometry]] = {}
@@ -219,6 +245,11 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 prepared[key] = preprocess(case, info.spacing, info.normalisation)
         array, geometry = prepared[key]
         rule = info.rule.with_threshold(options.threshold)  # labels and Grad-CAM targets alike
+        runner = loaded.network
+        if backend != "torch":
+            report(start, f"Preparing {architecture} for OpenVINO (converted once per weights file)")
+            with _timed(timings, f"prepare {architecture}"):
+                runner = loaded.runner(backend, resolve_precision(options.precision, device))
         shared = "gradcam" in maps and one_float32_pass(
             array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
         if shared:  # segment from the Grad-CAM pass: one forward pass instead of two
@@ -230,14 +261,14 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                                    options.layer, options.method, info.explain)
             warnings += found
             if logits is None:  # no region had a faithful map to explain: no pass to share
-                probabilities = predict(loaded.network, array, device, options.precision, sliding_window=False)
+                probabilities = predict(runner, array, device, options.precision, sliding_window=False)
             else:
                 probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
         else:
             stage = f"Inference ({architecture})"
             report(start, stage)
             with _timed(timings, f"inference {architecture}"):
-                probabilities = predict(loaded.network, array, device, options.precision,
+                probabilities = predict(runner, array, device, options.precision,
                                         sliding_window=options.sliding_window, roi_size=info.patch_size,
                                         progress=lambda done: report(start + 0.7 * share * done, stage))
         report(start + 0.7 * share, f"Writing outputs ({architecture})")
@@ -247,7 +278,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                len(models) == 1)
             segmentations[architecture] = labels
             members.add_network(on_reference)
-        forward = partial(predict, loaded.network, device=device, precision=options.precision,
+        forward = partial(predict, runner, device=device, precision=options.precision,
                           sliding_window=options.sliding_window, roi_size=info.patch_size)
         if "uncertainty" in options.explain and options.flips:
             report(start + 0.75 * share, f"Test-time flips ({architecture})")
@@ -268,6 +299,8 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 warnings += write_explanations(writer, architecture, loaded.network, array, geometry, maps,
                                                device, lambda stage, at=start + 0.9 * share: report(at, stage),
                                                rule, options.layer, options.method, info.explain)[0]
+        if runner is not loaded.network:
+            runner.release()
     primary = ENSEMBLE if len(models) > 1 else models[0].info.architecture
     ensemble, calibration = None, models[0].info.quality
     if len(models) > 1:
@@ -301,6 +334,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
         "inputs": {modality: str(Path(path).resolve()) for modality, path in paths.items()},
         "models": {m.info.architecture: m.info.manifest_entry() for m in models},
         "primary": primary,
+        "backend": backend,
         **({"ensemble": {"members": [m.info.id for m in models], "labels": ensemble.to_dict()}} if ensemble else {}),
         **({"quality": quality} if quality else {}),
         **({"modality_importance": importance} if importance else {}),

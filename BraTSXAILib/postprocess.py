@@ -14,11 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from .errors import InputError
-from .labels import REGIONS, enforce_nesting, regions_to_labels
+from .labels import REGIONS, bounding_box, enforce_nesting, regions_to_labels
 from .preprocess import Geometry
 
 CONNECTIVITY = ndimage.generate_binary_structure(3, 3)  # 26-neighbourhood: diagonal touching is one component
@@ -91,14 +90,24 @@ def rule_regions(probabilities: np.ndarray, rule: LabelRule, spacing: Sequence[f
 
 def labels_from_probabilities(probabilities: np.ndarray, rule: LabelRule, spacing: Sequence[float],
                               et_label: int = 4) -> np.ndarray:
-    """BraTS label map (uint8, z, y, x) from probabilities (3, z, y, x) on the grid of voxel size `spacing`."""
-    return regions_to_labels(rule_regions(probabilities, rule, spacing), et_label)
+    """BraTS label map (uint8, z, y, x) from probabilities (3, z, y, x) on the grid of voxel size `spacing`.
+    The rule runs inside the box of the voxels that pass any threshold: outside it every region is empty."""
+    labels = np.zeros(probabilities.shape[1:], dtype=np.uint8)
+    candidates = np.zeros(labels.shape, dtype=bool)
+    for region, channel in zip(REGIONS, probabilities):
+        candidates |= channel >= rule.thresholds[region]
+    box = bounding_box(candidates)
+    if box is not None:
+        labels[box] = regions_to_labels(rule_regions(probabilities[(slice(None), *box)], rule, spacing), et_label)
+    return labels
 
 
 def reference_probabilities(probabilities: np.ndarray, geometry: Geometry) -> np.ndarray:
     """Network-space probabilities (3, ...) mapped onto the reference grid (linear), float32 (3, z, y, x)."""
-    return np.stack([sitk.GetArrayFromImage(geometry.to_reference(channel.astype(np.float32), "linear"))
-                     for channel in probabilities])
+    on_reference = np.zeros((len(probabilities), *geometry.reference.shape), dtype=np.float32)
+    for channel, target in zip(probabilities, on_reference):
+        geometry.to_reference_array(channel.astype(np.float32), "linear", out=target)
+    return on_reference
 
 
 def segment_probabilities(probabilities: np.ndarray, geometry: Geometry, rule: LabelRule,

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 from .errors import InputError
 from .io import MODALITIES, Case, same_grid
 
-NORMALISATIONS = ("zscore", "minmax")
+NORMALISATIONS = ("zscore", "minmax", "minmax-crop")  # docs/data.md, "Preprocessing"
 PREPROCESSING_VERSION = 1  # raise whenever preprocess() changes its output, so training caches are rebuilt
 ZSCORE_CLIP = 8.0  # z-scores beyond ±8 are single saturated voxels (e.g. 32,767), not anatomy
 MINMAX_PERCENTILES = (0.5, 99.5)  # robust "min" and "max": one saturated voxel must not squash the contrast
@@ -139,6 +139,12 @@ class Geometry:
 
         Use "nearest" for label maps. The pixel type follows the array's dtype.
         """
+        return self.reference.image(self.to_reference_array(volume, interpolation))
+
+    def to_reference_array(self, volume: np.ndarray, interpolation: str = "linear",
+                           out: np.ndarray | None = None) -> np.ndarray:
+        """`to_reference` as an array (z, y, x), written into `out` when given (which must be zero outside the
+        crop). Only the crop's voxels are touched: a fresh `np.zeros` stays unallocated memory elsewhere."""
         volume = np.asarray(volume)
         if volume.ndim != 3 or tuple(volume.shape) != self.network_shape:
             raise ValueError(f"volume of shape {volume.shape} is not in network space {self.network_shape}")
@@ -149,9 +155,9 @@ class Geometry:
         _interpolator(interpolation)
         if self.resampled:
             volume = sitk.GetArrayFromImage(self.oriented.resample(self.network.image(volume), interpolation))
-        full = np.zeros(self.reference.shape, dtype=volume.dtype)
+        full = np.zeros(self.reference.shape, dtype=volume.dtype) if out is None else out
         full[self._crop_slices()] = self._unorient(volume)
-        return self.reference.image(full)
+        return full
 
 
 def _interpolator(name: str) -> int:
@@ -230,10 +236,17 @@ def _network_grid(oriented: Grid, spacing_zyx: Sequence[float] | None) -> Grid:
 
 
 def normalise(array: np.ndarray, mask: np.ndarray, method: str = "zscore") -> np.ndarray:
-    """One modality -> float32 normalised with statistics of the brain voxels (`mask`), 0 outside the brain."""
+    """One modality -> float32. `zscore` and `minmax` use statistics of the brain voxels (`mask`) and set the rest
+    to 0; `minmax-crop` is the study's (x − min) / (max − min) over every voxel of the crop, background included,
+    so one bright voxel sets the scale."""
     if method not in NORMALISATIONS:
         raise InputError(f"unknown normalisation '{method}'", f"choose one of {', '.join(NORMALISATIONS)}")
     out = np.asarray(array, dtype=np.float32).copy()
+    if method == "minmax-crop":
+        low, high = float(out.min()), float(out.max())
+        out -= np.float32(low)
+        out /= np.float32(high - low if high > low else 1.0)
+        return out
     values = out[mask]
     if values.size == 0:
         return np.zeros_like(out)

@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .labels import REGIONS
+from .labels import REGIONS, bounding_box
 
 FLIP_AXES = ((2,), (1,), (0,), (1, 2), (0, 2), (0, 1), (0, 1, 2))  # array axes (z, y, x); x = left-right first
-DEFAULT_FLIPS = 0  # flips added no AUROC on the validation cases (docs/uncertainty.md): the networks suffice
 COLORMAP = "ColdToHotRainbow"
 EPSILON = 1e-6
 LOW_QUALITY = 0.5  # an expected Dice below this is flagged for a check by hand
@@ -28,10 +27,21 @@ def flipped(array: np.ndarray, index: int) -> np.ndarray:
     return np.ascontiguousarray(np.flip(array, axis=tuple(1 + a for a in FLIP_AXES[index])))
 
 
+def _binary_entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
 def entropy_bits(probabilities: np.ndarray) -> np.ndarray:
-    """Binary entropy in bits of probabilities in [0, 1], float32."""
-    p = np.clip(probabilities.astype(np.float32), EPSILON, 1 - EPSILON)
-    return (-(p * np.log2(p) + (1 - p) * np.log2(1 - p))).astype(np.float32)
+    """Binary entropy in bits of probabilities in [0, 1], float32: 0 where p ≤ ε or p ≥ 1 − ε (its limit there),
+    so that logarithms are taken only inside the box of uncertain voxels; most of a volume is surely background."""
+    p = np.asarray(probabilities, dtype=np.float32)
+    entropy = np.zeros(p.shape, dtype=np.float32)
+    uncertain = (p > EPSILON) & (p < 1 - EPSILON)
+    box = bounding_box(uncertain)
+    if box is not None:
+        inside = p[box]
+        entropy[box] = np.where(uncertain[box], _binary_entropy(np.clip(inside, EPSILON, 1 - EPSILON)), 0.0)
+    return entropy
 
 
 def soft_dice(probability: np.ndarray, mask: np.ndarray) -> float:
@@ -61,6 +71,14 @@ def quality_warnings(quality: Mapping[str, Mapping[str, float]], model: str) -> 
             if scores["expected_dice"] < LOW_QUALITY]
 
 
+def _accumulate(total: np.ndarray | None, member: np.ndarray) -> np.ndarray:
+    """A running sum in place (volumes are ~100 MB each); the first member is copied, never changed."""
+    if total is None:
+        return member.astype(np.float32, copy=True)
+    total += member
+    return total
+
+
 class Members:
     """Running sums of the members' probabilities on the reference grid: the networks alone (they make the
     primary labels) and the networks with their flipped passes (they make the uncertainty)."""
@@ -72,11 +90,11 @@ class Members:
         self.flips = 0
 
     def add_network(self, on_reference: np.ndarray) -> None:
-        self.plain = on_reference if self.plain is None else self.plain + on_reference  # sums are new arrays
+        self.plain = _accumulate(self.plain, on_reference)
         self.networks += 1
 
     def add_flip(self, on_reference: np.ndarray) -> None:
-        self.extra = on_reference if self.extra is None else self.extra + on_reference
+        self.extra = _accumulate(self.extra, on_reference)
         self.flips += 1
 
     def mean(self) -> np.ndarray:

@@ -13,9 +13,9 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .labels import REGIONS, label_classes, labels_to_regions
-from .outputs import write_image, write_json
+from .outputs import write_image, write_json, write_unit_map
 from .overview import write_overview
-from .preprocess import Geometry
+from .preprocess import Geometry, Grid
 from .uncertainty import COLORMAP as UNCERTAINTY_COLORMAP
 from .uncertainty import entropy_bits, expected_dice
 
@@ -54,6 +54,13 @@ class OutputWriter:
             write_image(image, path)
         self.entries.append({"path": name, **fields})
 
+    def unit_map(self, name: str, values: np.ndarray, grid: Grid, fields: dict) -> None:
+        """A map of values in [0, 1] on `grid`, in compact steps of 1/255 (`outputs.write_unit_map`)."""
+        path = self.folder / name
+        with self._writing(path):
+            write_unit_map(values, grid, path)
+        self.entries.append({"path": name, "range": [0, 1], **fields})
+
     def json(self, name: str, data: dict, fields: dict) -> None:
         path = self.folder / name
         with self._writing(path):
@@ -84,17 +91,17 @@ def write_segmentation(writer: OutputWriter, name: str, on_reference: np.ndarray
     writer.image(f"{name}_labels.nii.gz", geometry.reference.image(labels),
                  {"kind": "labels", "model": name, **flag, "labels": label_classes(et_label)})
     for region, channel in zip(REGIONS, on_reference):
-        writer.image(f"{name}_probability_{region}.nii.gz", geometry.reference.image(channel),
-                     {"kind": "probability", "model": name, **flag, "class": region, "range": [0, 1],
-                      "colormap": PROBABILITY_COLORMAP})
+        writer.unit_map(f"{name}_probability_{region}.nii.gz", channel, geometry.reference,
+                        {"kind": "probability", "model": name, **flag, "class": region,
+                         "colormap": PROBABILITY_COLORMAP})
 
 
 def write_uncertainty(writer: OutputWriter, name: str, belief: np.ndarray, labels: np.ndarray, geometry: Geometry,
                       calibration: dict, members: int) -> dict:
     """The uncertainty map of each region of the primary result, and its expected Dice per region."""
     regions = labels_to_regions(labels)
-    for region, channel in zip(REGIONS, entropy_bits(belief)):
-        writer.image(f"{name}_uncertainty_{region}.nii.gz", geometry.reference.image(channel),
-                     {"kind": "uncertainty", "model": name, "class": region, "measure": "entropy_bits",
-                      "members": members, "range": [0, 1], "colormap": UNCERTAINTY_COLORMAP})
+    for region, channel in zip(REGIONS, belief):
+        writer.unit_map(f"{name}_uncertainty_{region}.nii.gz", entropy_bits(channel), geometry.reference,
+                        {"kind": "uncertainty", "model": name, "class": region, "measure": "entropy_bits",
+                         "members": members, "colormap": UNCERTAINTY_COLORMAP})
     return expected_dice(belief, regions, calibration)

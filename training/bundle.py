@@ -8,7 +8,8 @@
 3. Publish the kept weights with their rule into `--models-dir` (sha256 in the registry, with the command,
    config, split and epoch that made them); the registry is written once, after every weights file is complete.
 4. Evaluate the published networks and their ensemble on the validation cases (`RUNS/evaluation`), store the
-   scores in the registry and regenerate the model card's measured tables.
+   scores in the registry and regenerate the model card's measured tables (with `--brats-scoring`, also its
+   section of the BraTS challenge's lesion-wise scores).
 5. Measure the uncertainty and the expected Dice on the same cases (`training.uncertainty`, `RUNS/uncertainty`),
    store the expected-Dice calibration with the ensemble and regenerate docs/uncertainty.md's measured section.
 6. Choose each network's Grad-CAM layer and method per region on the same cases (`training.explain_defaults`,
@@ -26,16 +27,15 @@ from pathlib import Path
 
 import torch
 
+from BraTSXAILib.choices import DEFAULT_FLIPS
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.outputs import atomic_write, read_json
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_ENV, default_entry, load_registry, read_weights
 
-from BraTSXAILib.uncertainty import DEFAULT_FLIPS
-
 from . import calibrate, evaluate, explain_defaults, uncertainty
 from .config import load_config
-from .model_card import BEGIN, END, measured_section, training_section, write_card
+from .model_card import BEGIN, CHALLENGE, END, challenge_section, measured_section, training_section, write_card
 from .publish import register, registry_entry, validation_scores
 
 CONFIGS = tuple(Path("training/configs") / f"bundle_{name}.json" for name in ("unet", "resunet", "attunet"))
@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--docs", type=Path, default=Path("docs"),
                         help="folder whose uncertainty.md and explanations.md measured sections are refreshed")
+    parser.add_argument("--brats-scoring", action="store_true",
+                        help="also score with the BraTS challenge's package (pip install 'brats-xai[brats]')")
     return parser.parse_args(argv)
 
 
@@ -139,7 +141,8 @@ def score_all(args, configs: dict[str, Path], members: list[str], command: str) 
     evaluation = args.out / "evaluation"
     evaluate.evaluate(evaluate.parse_args(["--data", str(args.data), "--models", *members, "--ensemble",
                                            "--splits", "validation", "--split-file", str(args.split),
-                                           "--out", str(evaluation), "--device", args.device]))
+                                           "--out", str(evaluation), "--device", args.device,
+                                           *(["--brats-scoring"] if args.brats_scoring else [])]))
     registry = read_json(args.models_dir / "registry.json", "model registry", "re-run the bundle")
     entries = [{**entry, "validation": validation_scores(evaluation, (entry["id"],))}
                for entry in registry["models"] if entry["id"] in members]
@@ -151,6 +154,9 @@ def score_all(args, configs: dict[str, Path], members: list[str], command: str) 
                measured_section(evaluation, [*members, ENSEMBLE], "validation", command))
     write_card(args.models_dir / "MODEL_CARD.md", training_section(
         {member: args.out / name for member, name in zip(members, configs)}), "training")
+    if args.brats_scoring:
+        write_card(args.models_dir / "MODEL_CARD.md",
+                   challenge_section(evaluation, [*members, ENSEMBLE], "validation", command), CHALLENGE)
 
 
 def trust_all(args, members: list[str], command: str) -> None:

@@ -7,7 +7,8 @@ process draws it, whichever rank holds it, and whether the run was interrupted a
 
 Sampling `study` cuts the study's fixed 170×170×100 crop instead: a box of the original 240×240×155 grid, found in
 the cached (brain-cropped, reoriented) array from the case's geometry, zero-padded where it reaches past the
-brain box (where every modality is 0 anyway).
+brain box (where every modality is 0 anyway). With `minmax-crop` normalisation the cut crop is min–max normalised
+again, so its values are the study's (x − min) / (max − min) over that crop rather than over the brain box.
 """
 from __future__ import annotations
 
@@ -76,6 +77,15 @@ def study_start(case: CachedCase) -> tuple[int, ...]:
     return tuple(starts)
 
 
+def study_minmax(image: np.ndarray) -> np.ndarray:
+    """Each channel of the study's crop as (v − min) / (max − min). Min–max normalisation is unchanged by the
+    positive affine scaling the cache already applied, so this equals the study's formula on the original voxels
+    of the crop (the padding's 0 is the original 0, the minimum of BraTS images)."""
+    low = image.min(axis=(1, 2, 3), keepdims=True)
+    span = image.max(axis=(1, 2, 3), keepdims=True) - low
+    return ((image - low) / np.where(span > 0, span, 1)).astype(np.float32)
+
+
 class PatchDataset(Dataset):
     """`patches_per_case` patches of every training case per epoch; call `set_epoch` before each epoch."""
 
@@ -125,6 +135,8 @@ class PatchDataset(Dataset):
         else:
             start = patch_start(label.shape, self.config.patch_size, self._centre(case, label, rng))
         patch = crop(image, start, self.config.patch_size).astype(np.float32, copy=False)
+        if self._study and self.config.normalisation == "minmax-crop":
+            patch = study_minmax(patch)
         regions = labels_to_regions(crop(label, start, self.config.patch_size))
         if self.config.rotation_degrees or self.config.scaling:
             patch, regions = random_spatial(patch, regions, rng, self.config.rotation_degrees, self.config.scaling)
@@ -144,6 +156,7 @@ class VolumeDataset(Dataset):
         self.cases = list(cases)
         self.size = config.patch_size if config is not None and config.sampling == "study" else None
         self._study = {c.case_id: study_start(c) for c in self.cases} if self.size else {}
+        self._rescale = bool(self.size) and config.normalisation == "minmax-crop"
 
     def __len__(self) -> int:
         return len(self.cases)
@@ -153,6 +166,6 @@ class VolumeDataset(Dataset):
         image, label = case.image(), case.label()
         if self.size:
             image, label = (crop(a, self._study[case.case_id], self.size) for a in (image, label))
-        image = np.array(image, dtype=np.float32)
+        image = study_minmax(np.asarray(image)) if self._rescale else np.array(image, dtype=np.float32)
         regions = labels_to_regions(np.asarray(label)).astype(np.float32)
         return torch.from_numpy(image), torch.from_numpy(regions)

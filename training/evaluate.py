@@ -4,7 +4,8 @@ Each network is run on every case of the chosen splits exactly as users run it (
 spacing, whole-volume or sliding-window prediction, labels mapped back onto the case's original grid), and scored
 there against the original label map: Dice, Jaccard and HD95 per region (WT, TC, ET), voxel accuracy, precision,
 recall and F1, the BCE-Dice loss (in network space, on probabilities clamped to [1e-7, 1 − 1e-7]) and the
-inference seconds (the network's forward passes only).
+inference seconds (the network's forward passes only). With `--brats-scoring`, also the BraTS challenge's
+lesion-wise Dice and HD95 per region and the lesions found, missed and false (`training/challenge.py`).
 
 Writes `EVAL/<model>_<split>.csv` (one row per case) and `EVAL/summary.csv` (mean and standard error of every
 column per model and split; rows of models and splits evaluated earlier into the same folder are kept). A model
@@ -26,9 +27,9 @@ import SimpleITK as sitk
 import torch
 from tqdm import tqdm
 
+from BraTSXAILib.batch import labelled_sources
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device
-from BraTSXAILib.batch import labelled_sources
 from BraTSXAILib.io import load_case
 from BraTSXAILib.labels import labels_to_regions
 from BraTSXAILib.losses import BCEDiceLoss
@@ -40,6 +41,8 @@ from BraTSXAILib.preprocess import preprocess, preprocess_label
 from BraTSXAILib.uncertainty import Members
 from BraTSXAILib.weights import ModelInfo, ensemble_rule, load_model
 
+from .challenge import challenge_scores, glioma_evaluator
+from .model_card import CHALLENGE, challenge_section, write_card
 from .split import SPLITS, read_split
 from .stats import mean_se
 
@@ -89,27 +92,31 @@ def case_probabilities(case, candidate: Candidate, device: torch.device, precisi
     return {"on_reference": reference_probabilities(probabilities, geometry), "seconds": seconds, "loss": loss}
 
 
-def scored(name: str, case, on_reference: np.ndarray, rule: LabelRule, extra: dict) -> dict:
-    """The row of one model on one case: its labels made as `segment` makes them, scored on the case's grid."""
+def scored(name: str, case, on_reference: np.ndarray, rule: LabelRule, extra: dict, challenge=None) -> dict:
+    """The row of one model on one case: its labels made as `segment` makes them, scored on the case's grid
+    (and by the challenge's evaluator, when one is given)."""
     spacing = case.label.GetSpacing()[::-1]
     labels = labels_from_probabilities(on_reference, rule, spacing)
     truth = sitk.GetArrayFromImage(case.label)
+    lesions = challenge_scores(challenge, labels, truth, spacing) if challenge is not None else {}
     return {"model": name, "case": case.case_id, **extra, **region_metrics(labels, truth, spacing=spacing),
-            "volume_ET": int(np.count_nonzero(labels == 4)), "true_volume_ET": int(np.count_nonzero(truth == 4))}
+            "volume_ET": int(np.count_nonzero(labels == 4)), "true_volume_ET": int(np.count_nonzero(truth == 4)),
+            **lesions}
 
 
 def case_rows(case, candidates: list[Candidate], device: torch.device, precision: str,
-              ensemble: LabelRule | None) -> list[dict]:
-    """Rows of every model on one case, and of their mean (`ensemble`) when a rule for it is given."""
+              ensemble: LabelRule | None, challenge=None) -> list[dict]:
+    """Rows of every model on one case, and of their mean (`ensemble`) when a rule for it is given;
+    `challenge`: the BraTS challenge's evaluator (`challenge.glioma_evaluator()`) or None."""
     prepared, rows, members = {}, [], Members()
     for candidate in candidates:
         result = case_probabilities(case, candidate, device, precision, prepared)
         on_reference = result.pop("on_reference")
-        rows.append(scored(candidate.name, case, on_reference, candidate.info.rule, result))
+        rows.append(scored(candidate.name, case, on_reference, candidate.info.rule, result, challenge))
         members.add_network(on_reference)
     if ensemble is not None:
         seconds = sum(row["seconds"] for row in rows)
-        rows.append(scored(ENSEMBLE, case, members.mean(), ensemble, {"seconds": seconds}))
+        rows.append(scored(ENSEMBLE, case, members.mean(), ensemble, {"seconds": seconds}, challenge))
     return rows
 
 
@@ -127,11 +134,10 @@ def readable_cases(data: Path, split_file: Path, name: str) -> Iterator:
 
 
 def write_rows(rows: list[dict], path: Path) -> None:
-    with atomic_write(path) as temporary:
-        with open(temporary, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    with atomic_write(path) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def summarise(rows: list[dict], split: str) -> list[dict]:
@@ -174,10 +180,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy, shared machine)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--brats-scoring", action="store_true",
+                        help="also score lesion-wise Dice and HD95 with the BraTS challenge's package "
+                             "(pip install 'brats-xai[brats]')")
+    parser.add_argument("--card", type=Path,
+                        help="with --brats-scoring and one split: write those scores into this model card's "
+                             "brats-scoring section, with the command that made them")
     return parser.parse_args(argv)
 
 
 def evaluate(args: argparse.Namespace) -> list[dict]:
+    if args.card and not (args.brats_scoring and len(args.splits) == 1):
+        raise InputError("--card writes the challenge's scores of one split", "add --brats-scoring, give one --splits")
+    challenge = glioma_evaluator() if args.brats_scoring else None  # before any model loads
     device = resolve_device(args.device)
     candidates = [open_model(path, device) for path in args.models]
     names = [candidate.name for candidate in candidates]
@@ -194,7 +209,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
     for name in args.splits:
         rows: dict[str, list[dict]] = {model: [] for model in names}
         for case in readable_cases(args.data, split_file, name):
-            for row in case_rows(case, candidates, device, args.precision, ensemble):
+            for row in case_rows(case, candidates, device, args.precision, ensemble, challenge):
                 rows[row["model"]].append(row)
         if not rows[names[0]]:
             continue
@@ -219,6 +234,7 @@ def merged_summary(path: Path, new: list[dict]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    command = "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
@@ -226,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(error.one_line(), file=sys.stderr)
         return 2
+    if args.card and summary:
+        models = list(dict.fromkeys(row["model"] for row in summary))
+        write_card(args.card, challenge_section(args.out, models, args.splits[0], command), CHALLENGE)
     for row in summary:
-        if row["metric"].startswith(("dice_", "hd95_")) or row["metric"] in ("loss", "seconds"):
+        if row["metric"].startswith(("dice_", "hd95_", "lesionwise_")) or row["metric"] in ("loss", "seconds"):
             print(f"{row['model']:>24} {row['split']:>10} {row['metric']:>10}: {row['mean']:.4f} ± {row['se']:.4f}")
     return 0
 

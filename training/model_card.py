@@ -1,7 +1,7 @@
 """The model card's measured sections, made from the runs' logs and `training.evaluate`'s CSV files.
 
-Everything between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (NAME `measured` or `training`) in a Markdown
-file is replaced; the prose around it is kept. A file without the markers gets the section appended.
+Everything between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (NAME `measured`, `training` or `brats-scoring`)
+in a Markdown file is replaced; the prose around it is kept. A file without the markers gets the section appended.
 """
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from .log import read_log, selected_row
 from .stats import format_mean_se
 
 BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"  # the default section's markers
+CHALLENGE = "brats-scoring"  # the section of the BraTS challenge's lesion-wise scores (training/challenge.py)
+CHALLENGE_COLUMNS = ("model", "region", "Dice", "lesion-wise Dice", "found lesions' Dice", "HD95 mm",
+                     "lesion-wise HD95 mm", "lesions found / missed / false")
+CHALLENGE_CELLS = (("dice", 3), ("lesionwise_dice", 3), ("matched_dice", 3), ("hd95", 1), ("lesionwise_hd95", 1))
 REGION_METRICS = (("dice", "Dice", 3), ("hd95", "HD95 mm", 1), ("precision", "precision", 3), ("recall", "recall", 3))
 
 
@@ -56,16 +60,38 @@ def case_table(results: dict[str, list[dict]]) -> list[str]:
 def measured_section(evaluation: Path, models: list[str], split: str, command: str) -> str:
     results = {model: read_rows(evaluation / f"{model}_{split}.csv") for model in models}
     cases = len(next(iter(results.values())))
-    lines = [BEGIN, f"Measured on the {cases} {split} cases by `{command}` (mean ± standard error over cases; "
-             "labels made exactly as `brats-xai segment` makes them, scored on each case's own 1 mm grid).", ""]
+    lines = [BEGIN, (f"Measured on the {cases} {split} cases by `{command}` (mean ± standard error over cases; "
+                     "labels made exactly as `brats-xai segment` makes them, scored on each case's own 1 mm grid)."),
+             ""]
     lines += region_table(results) + ["", "Per case:", ""] + case_table(results) + [END]
     return "\n".join(lines) + "\n"
 
 
+def challenge_section(evaluation: Path, models: list[str], split: str, command: str) -> str:
+    """Per model and region: our Dice and HD95 of the whole region beside the challenge's lesion-wise ones, the
+    mean Dice of the found lesions alone, and the lesions found, missed and falsely predicted (summed over cases)."""
+    results = {model: read_rows(evaluation / f"{model}_{split}.csv") for model in models}
+    cases = len(next(iter(results.values())))
+    begin, end = markers(CHALLENGE)
+    lines = [begin, (f"Scored on the {cases} {split} cases by `{command}` (mean ± standard error over cases). "
+                     "Lesion-wise scores are the BraTS challenge's (package `brats-evaluation`, glioma config; "
+                     "`training/challenge.py`): the mean over reference lesions of at least 50 mm³ and all false "
+                     "ones, each missed or false-positive lesion counting Dice 0 and HD95 373 mm, as the 2023+ "
+                     "leaderboards rank teams; the lesion counts include lesions of any size."), "",
+             "| " + " | ".join(CHALLENGE_COLUMNS) + " |", "|" + " --- |" * len(CHALLENGE_COLUMNS)]
+    for model, rows in results.items():
+        for region in REGIONS:
+            counts = " / ".join(str(sum(int(row[f"lesions_{c}_{region}"]) for row in rows)) for c in ("tp", "fn", "fp"))
+            cells = [format_mean_se(_column(rows, f"{key}_{region}"), digits) for key, digits in CHALLENGE_CELLS]
+            lines.append(f"| `{model}` | {region} | " + " | ".join(cells) + f" | {counts} |")
+    return "\n".join(lines + [end]) + "\n"
+
+
 def training_section(runs: dict[str, Path]) -> str:
     """Per network: epochs run, the kept epoch, how the run ended, hours spent and what it started from."""
-    lines = [markers("training")[0], "| network | epochs run | kept epoch (selection) | ended by | training hours | "
-             "validation hours | started from |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    header = ("| network | epochs run | kept epoch (selection) | ended by | training hours | validation hours | "
+              "started from |")
+    lines = [markers("training")[0], header, "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, run in runs.items():
         config = json.loads((run / "config.json").read_text())
         rows = read_log(run / "log.csv")

@@ -55,6 +55,12 @@ class Counters:
     stopped: str = ""  # why training ended, once it has
 
 
+
+def worker_start() -> str | None:
+    """How loader workers start: forked (the default) unless this process has loaded OpenVINO, whose thread pool
+    does not survive a fork (the workers crash); then from a fork server. Training alone never loads it."""
+    return "forkserver" if "openvino" in sys.modules else None
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, help="training config JSON (training/configs/); optional with --resume")
@@ -249,11 +255,12 @@ def fit(args: argparse.Namespace, context: distributed.Context) -> Counters:
 
     patches = PatchDataset([cached[case_id] for case_id in split["train"]], config)
     sampler = DistributedSampler(patches, context.world_size, context.rank, shuffle=True, seed=config.seed)
+    start = worker_start() if config.workers else None
     loader = DataLoader(patches, config.batch_size, sampler=sampler, num_workers=config.workers,
-                        pin_memory=context.device.type == "cuda")
+                        pin_memory=context.device.type == "cuda", multiprocessing_context=start)
     mine = split["validation"][context.rank::context.world_size]  # this rank's share of the validation cases
     volumes = DataLoader(VolumeDataset([cached[case_id] for case_id in mine], config), batch_size=1,
-                         num_workers=min(config.workers, 1))
+                         num_workers=min(config.workers, 1), multiprocessing_context=start)
     if context.is_main:
         tqdm.write(f"{config.name}: {config.architecture} width {config.width}, {precision}, "
                    f"{len(split['train'])} training / {len(split['validation'])} validation cases, "

@@ -1,7 +1,8 @@
 """What the library needs that Slicer's Python lacks (or has too old), and whether installing it calls for a restart.
 
-PyTorch is installed through the PyTorch extension (it picks the CUDA build that fits the computer); the rest
-with pip. A restart is needed only when pip replaced a package that Slicer had already imported.
+PyTorch is installed with light-the-torch, as the PyTorch extension does (it picks the CUDA build that fits the
+computer); the rest with pip (install.py runs both). A restart is needed only when pip replaced a package that
+Slicer had already imported.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 
-# import name -> pip requirement; the same as pyproject.toml [project] dependencies.
+# import name -> pip requirement: pyproject.toml's [project] dependencies and its `openvino` extra (the faster CPU
+# backend, a wheel that installs anywhere Slicer runs).
 REQUIREMENTS = {
     "torch": "torch>=2.2",
     "numpy": "numpy>=1.24",
@@ -21,8 +23,8 @@ REQUIREMENTS = {
     "nibabel": "nibabel>=5.0",
     "monai": "monai>=1.3",
     "tqdm": "tqdm>=4.60",
+    "openvino": "openvino>=2025.0",
 }
-TORCH_VERSION = REQUIREMENTS["torch"][len("torch"):]  # ">=2.2", as PyTorchUtils.installTorch expects
 
 
 def distribution_name(requirement: str) -> str:
@@ -69,7 +71,7 @@ def unmet_modules(version_of: Callable[[str], str] = importlib.metadata.version)
 
 
 def pip_requirements(modules: Iterable[str]) -> list[str]:
-    """pip specifiers for missing modules other than torch (which the PyTorch extension installs)."""
+    """pip specifiers for missing modules other than torch (which light-the-torch installs)."""
     return [REQUIREMENTS[m] for m in modules if m != "torch"]
 
 

@@ -1,8 +1,10 @@
 """A segmentation run: inputs written to a temporary case folder, `brats-xai segment` in the background, results
-imported, files deleted. Usable from the Python console and tests; questions go to callables, never to dialogs.
+imported, files deleted; and the installation of what the library needs, in the background too. Usable from the
+Python console and tests; questions go to callables or come back as text, never as dialogs.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import shutil
 import tempfile
@@ -13,7 +15,7 @@ from typing import Optional
 
 import slicer
 
-from BraTSXAIHelpers import dependencies, inputs, paths, progress
+from BraTSXAIHelpers import dependencies, inputs, install, paths, progress
 from BraTSXAIHelpers.command import DEFAULT_EXPLANATIONS, RunOptions, argv_text, python_executable, segment_command
 from BraTSXAIHelpers.runner import BackgroundRun
 
@@ -32,6 +34,14 @@ class PendingRun:
     volumes: dict  # modality -> input volume node; outputs lie on the reference modality's grid
 
 
+@dataclass
+class PendingInstall:
+    """An installation in progress, and the versions of the requirements Slicer had loaded when it began."""
+
+    process: install.InstallRun
+    loadedBefore: dict
+
+
 def logEvent(event) -> None:
     if isinstance(event, progress.Progress):
         logging.info("BraTSXAI [%3d%%] %s", progress.percent(event.fraction), event.stage)
@@ -46,10 +56,35 @@ class SegmentLogic:
 
     def ensureDependencies(self) -> bool:
         """Here: refuse when a requirement is missing or too old; BraTSXAILogic asks the user and installs."""
-        unmet = dependencies.unmet_modules()
+        unmet = self.unmetDependencies()
         if unmet:
             raise RuntimeError(f"BraTSXAI needs {', '.join(dependencies.REQUIREMENTS[m] for m in unmet)}")
         return True
+
+    @staticmethod
+    def unmetDependencies() -> list:
+        importlib.invalidate_caches()  # see what an installation has just written
+        return dependencies.unmet_modules()
+
+    @staticmethod
+    def installQuestion(unmet) -> str:
+        wanted = [dependencies.REQUIREMENTS[m] + (" (the build for this computer's GPU or CPU, chosen by "
+                                                 "light-the-torch)" if m == "torch" else "") for m in unmet]
+        return (f"BraTSXAI needs these Python packages, missing or too old in Slicer's Python: {', '.join(wanted)}. "
+                "Download and install them now? It can take several minutes; Cancel stops it and leaves no "
+                "package half-installed.")
+
+    @staticmethod
+    def startInstall(unmet, python: Optional[str] = None) -> PendingInstall:
+        """Start installing the unmet requirements in the background; returns at once (poll, cancel, wait)."""
+        steps = install.install_steps(python or python_executable(), unmet)
+        loaded = dependencies.imported_distribution_versions()
+        return PendingInstall(install.InstallRun(steps, cwd=slicer.app.temporaryPath), loaded)
+
+    @staticmethod
+    def restartNeeded(pending: PendingInstall) -> list:
+        """Packages Slicer had loaded that the installation replaced: only a restart makes Slicer use them."""
+        return dependencies.restart_needed(pending.loadedBefore, dependencies.imported_distribution_versions())
 
     def start(self, inputVolumes: Mapping, options: RunOptions, groundTruth=None) -> PendingRun:
         """Write the volumes (and the ground truth, as the case's `_seg` file) and start the run; returns at once.
@@ -78,8 +113,9 @@ class SegmentLogic:
         return PendingRun(process, workDir, dict(inputVolumes))
 
     @staticmethod
-    def cancel(run: PendingRun) -> None:
-        run.process.cancel()
+    def cancel(task) -> None:
+        """Stop a PendingRun (its process tree is killed) or a PendingInstall (see install.InstallRun.cancel)."""
+        task.process.cancel()
 
     @staticmethod
     def discard(run: PendingRun) -> None:
@@ -87,12 +123,13 @@ class SegmentLogic:
         shutil.rmtree(run.workDir, ignore_errors=True)
 
     @staticmethod
-    def importResults(run: PendingRun) -> results.SegmentationResult:
-        """Nodes for a finished run, in a new folder under the T1ce's study; all of them or none."""
+    def importResults(run: PendingRun, shouldStop: Optional[Callable[[], bool]] = None) -> results.SegmentationResult:
+        """Nodes for a finished run, in a new folder under the T1ce's study; all of them or none (also when
+        `shouldStop` says to stop: results.ImportCancelled)."""
         manifestPath = Path(run.process.outcome.manifest)
         if not manifestPath.is_absolute():
             manifestPath = PROJECT_ROOT / manifestPath  # the child's working directory
-        return results.importResults(manifestPath, run.volumes)
+        return results.importResults(manifestPath, run.volumes, shouldStop)
 
     def segment(self, t1, t1ce, t2, flair, model: str = "all", explain=DEFAULT_EXPLANATIONS, device: str = "auto",
                 groundTruth=None, onEvent: Optional[Callable] = None) -> results.SegmentationResult:

@@ -6,6 +6,7 @@ reference has no study); if making one fails, the folder is removed with every n
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -15,6 +16,10 @@ import slicer
 from BraTSXAIHelpers import agreement, geometry, manifest
 
 from . import nodes, volumes
+
+
+class ImportCancelled(RuntimeError):
+    """The user stopped the import; raised between two nodes, after which the ones made so far are removed."""
 
 
 @dataclass
@@ -61,8 +66,12 @@ def subjectHierarchyItem(shNode, node) -> int:
     return item
 
 
-def importResults(manifestPath: Path, inputVolumes: dict) -> SegmentationResult:
-    """Create the nodes a manifest describes; the scene gets all of a run or, on any failure, nothing."""
+def importResults(manifestPath: Path, inputVolumes: dict,
+                  shouldStop: Optional[Callable[[], bool]] = None) -> SegmentationResult:
+    """Create the nodes a manifest describes; the scene gets all of a run or, on any failure, nothing.
+
+    `shouldStop` is asked after every node (the widget lets Slicer handle a click on Cancel there).
+    """
     plan = manifest.plan_nodes(manifestPath)
     reference = inputVolumes[plan.reference_modality]
     checkGrids(plan, reference)
@@ -79,6 +88,8 @@ def importResults(manifestPath: Path, inputVolumes: dict) -> SegmentationResult:
         if node.IsA("vtkMRMLTransformableNode"):  # volumes and segmentations follow the input's transform
             node.SetAndObserveTransformNodeID(reference.GetTransformNodeID())
         shNode.SetItemParent(subjectHierarchyItem(shNode, node), folder)
+        if shouldStop is not None and shouldStop():
+            raise ImportCancelled("Cancelled while the results were turned into nodes: the scene is as it was.")
         return node
 
     try:

@@ -9,8 +9,6 @@ import argparse
 from pathlib import Path
 
 from ..labels import REGIONS
-from ..phantom import ADULT_SHAPE, write_phantom
-from ..pipeline import check_output_folder, load_models, segment_case
 from .options import add_model_options
 from .reporting import Reporter
 from .segment import options_from
@@ -31,6 +29,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..phantom import ADULT_SHAPE, write_phantom
+    from ..pipeline import check_output_folder, load_models, segment_case
+
     options = options_from(args, overview=True)
     check_output_folder(args.out)
     models = load_models(args.model, args.device)

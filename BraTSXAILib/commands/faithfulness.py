@@ -12,19 +12,15 @@ import csv
 import io
 from pathlib import Path
 
-import torch
-
+from ..choices import (
+    BASELINES,
+    CAM_METHODS,
+    DEFAULT_LAYER,
+    LAYER_PRESETS,
+    MIN_STEPS,
+    MODALITIES,
+)
 from ..errors import InputError
-from ..inference import resolve_device
-from ..io import MODALITIES, discover_cases, load_case
-from ..pipeline import check_output_folder, load_models
-from ..preprocess import preprocess, preprocess_label
-from ..outputs import atomic_write
-from ..xai.cam import METHODS
-from ..xai.evaluate import COLUMNS, evaluate_explanations
-from ..xai.faithfulness import BASELINES, MIN_STEPS
-from ..xai.layers import DEFAULT_LAYER, PRESETS
-from ..xai.targets import check_classes
 from .options import MODEL_HELP, explanation_list
 from .reporting import Reporter
 
@@ -39,9 +35,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="one case folder, or its four image files")
     parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
     parser.add_argument("--model", default="all", help=f"{MODEL_HELP} (default: all)")
-    parser.add_argument("--method", choices=sorted(METHODS), default="gradcam")
+    parser.add_argument("--method", choices=sorted(CAM_METHODS), default="gradcam")
     parser.add_argument("--layer", default=DEFAULT_LAYER,
-                        help=f"preset ({', '.join(PRESETS)}) or module name (default {DEFAULT_LAYER})")
+                        help=f"preset ({', '.join(LAYER_PRESETS)}) or module name (default {DEFAULT_LAYER})")
     parser.add_argument("--classes", type=explanation_list, default=("WT", "TC", "ET"),
                         help="comma-separated classes among WT, TC, ET, ED, NCR (default WT,TC,ET)")
     parser.add_argument("--steps", type=int, default=10, help=f"deletion/insertion steps (at least {MIN_STEPS})")
@@ -55,6 +51,9 @@ def add_parser(subparsers) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    from ..pipeline import check_output_folder
+    from ..xai.targets import check_classes
+
     check_classes(args.classes)
     if args.steps < MIN_STEPS:
         raise InputError(f"{args.steps} steps are too few for a deletion/insertion curve", f"use at least {MIN_STEPS}")
@@ -64,6 +63,15 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..inference import resolve_device
+    from ..io import discover_cases, load_case
+    from ..outputs import atomic_write
+    from ..pipeline import load_models
+    from ..preprocess import preprocess, preprocess_label
+    from ..xai.evaluate import COLUMNS, evaluate_explanations
+
     _check(args)
     sources = discover_cases(args.inputs)
     if len(sources) != 1:

@@ -5,8 +5,6 @@ import argparse
 import json
 
 from ..labels import REGIONS
-from ..models import ARCHITECTURES
-from ..weights import cache_dir, default_entry, find_weights_file, load_registry, registry_path, sha256_of
 
 
 def add_parser(subparsers) -> None:
@@ -17,6 +15,8 @@ def add_parser(subparsers) -> None:
 
 
 def _state(entry) -> tuple[str, str | None]:
+    from ..weights import find_weights_file, sha256_of
+
     path = find_weights_file(entry)
     if path is None:
         return "not installed", None
@@ -38,6 +38,9 @@ def validation_line(validation: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..models import ARCHITECTURES
+    from ..weights import cache_dir, default_entry, load_registry, registry_path
+
     entries = load_registry()
     defaults = {default_entry(a, entries).id for a in ARCHITECTURES if default_entry(a, entries)}
     rows = []

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..inference import DEVICES, PRECISIONS
-from ..labels import ET_LABELS
-from ..uncertainty import DEFAULT_FLIPS
+from ..choices import BACKENDS, DEFAULT_FLIPS, DEVICES, ET_LABELS, PRECISIONS
 
 MODEL_HELP = ("unet, resunet, attunet or all (the registry's default weights), a registry id "
               "(see `brats-xai models`), or a path to a .pt weights file")
@@ -20,6 +18,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when available, else CPU")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: CUDA mixed precision; bf16 on CPUs that compute it natively; else float32")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto: OpenVINO on a CPU where it is installed (the [openvino] extra), else PyTorch; "
+                             "Grad-CAM always runs on PyTorch")
     parser.add_argument("--threshold", type=float,
                         help="one probability threshold for every region (default: each model's per-region "
                              "thresholds and post-processing, calibrated on validation cases; see the registry)")

@@ -5,10 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..batch import CaseResult, find_cases, segment_cases
-from ..io import MODALITIES
+from ..choices import MODALITIES
 from ..labels import REGIONS
-from ..pipeline import SegmentOptions, check_output_folder, load_models
 from .options import add_model_options
 from .reporting import Reporter
 
@@ -30,8 +28,12 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def options_from(args: argparse.Namespace, overview: bool) -> SegmentOptions:
-    options = SegmentOptions(device=args.device, precision=args.precision, threshold=args.threshold,
+def options_from(args: argparse.Namespace, overview: bool):
+    """The pipeline's SegmentOptions from the parsed arguments (checked)."""
+    from ..pipeline import SegmentOptions
+
+    options = SegmentOptions(device=args.device, precision=args.precision, backend=args.backend,
+                             threshold=args.threshold,
                              et_label=args.et_label, reference=getattr(args, "reference", "t1ce"),
                              explain=args.explain, sliding_window=True if args.window else None, overview=overview,
                              flips=args.flips, layer=args.layer, method=args.method)
@@ -51,6 +53,9 @@ def _dice_text(manifest_path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import find_cases, segment_cases
+    from ..pipeline import check_output_folder, load_models
+
     options = options_from(args, args.overview)
     cases = find_cases(args.inputs)
     check_output_folder(args.out)
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     several = len(cases) > 1
     with Reporter(args.json_progress) as reporter:
 
-        def announce(result: CaseResult) -> None:
+        def announce(result) -> None:
             case = {"case": result.case_id} if several else {}
             if result.status == "failed":
                 reporter.event({**case, **result.error.as_json()})

@@ -78,6 +78,10 @@ class UNetSkeleton(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, crop = pad_to_multiple(x)
+        return self.forward_padded(x)[tuple(crop)]
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of an input whose spatial sizes are already multiples of 16 (what an exported graph runs)."""
         skips = []
         for encoder in self.encoder:
             x = encoder(x)
@@ -88,4 +92,4 @@ class UNetSkeleton(nn.Module):
             skip = self.skips[level](skips[level], x)
             x = F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=False)
             x = self.decoder[level](torch.cat([skip, x], dim=1))
-        return self.head(x)[tuple(crop)]
+        return self.head(x)

@@ -10,7 +10,7 @@ ReLU-ed, so raw values are ≥ 0 and mean "evidence for the class".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Union
@@ -120,15 +120,21 @@ class BaseCAM(ABC):
     def combine(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         """(B, K, d, h, w) activation and gradient -> (B, d, h, w) map before the ReLU."""
 
-    def __call__(self, x: torch.Tensor, targets: Targets) -> CAMResult:
-        """Maps for all targets from one forward pass, upsampled trilinearly onto the input grid of `x`."""
+    def __call__(self, x: torch.Tensor, targets: Targets, methods: Mapping[str, str] | None = None) -> CAMResult:
+        """Maps for all targets from one forward pass, upsampled trilinearly onto the input grid of `x`.
+
+        `methods` may name another method of the same layer for some targets (by name): they share the pass,
+        since every method combines the same activation and gradient."""
         if x.ndim != 5 or x.shape[0] != 1:
             raise ValueError(f"expected one case shaped (1, 4, z, y, x), got {tuple(x.shape)}")
         passed = self.layer_gradients(x, targets)
         divisor = padding_divisor(self.model)
+        combiners = {name: make_cam(method, self.model, self.layer) for name, method in (methods or {}).items()
+                     if method != self.method}
         maps = {}
         for target, gradient in zip(passed.targets, passed.gradients):
-            layer_map = F.relu(self.combine(passed.activation.float(), gradient.float()))
+            combiner = combiners.get(target.name, self)
+            layer_map = F.relu(combiner.combine(passed.activation.float(), gradient.float()))
             maps[target.name] = to_input_grid(layer_map[:, None], x.shape[2:], divisor)[0, 0].cpu().numpy()
         return CAMResult(self.method, self.layer, maps, passed.logits, passed.targets,
                          tuple(passed.activation.shape[2:]), [target.name for target in passed.targets if target.empty])

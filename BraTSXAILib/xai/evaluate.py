@@ -11,13 +11,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..choices import DEFAULT_LAYER
 from ..labels import REGIONS
 from ..postprocess import LabelRule
 from .cam import make_cam
 from .explain import brain_voxels
 from .faithfulness import (RANDOMISATION_STAGES, cascading_randomisation, deletion_insertion, energy_pointing_game,
                            triviality)
-from .layers import DEFAULT_LAYER
 from .targets import make_targets, predicted_masks, truth_masks
 
 AREA_COLUMNS = ("deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random")

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..choices import DEFAULT_LAYER
 from ..labels import REGIONS
 from ..postprocess import LabelRule
 from .attention import DEFAULT_LEVEL, attention_volumes, read_attention
 from .cam import make_cam
 from .display import COLORMAP, display_map
 from .faithfulness import TRIVIAL_THRESHOLD, triviality
-from .layers import DEFAULT_LAYER
 from .targets import CLASS_NAMES, make_targets, predicted_masks
 
 
@@ -39,21 +39,23 @@ def brain_voxels(x: torch.Tensor) -> np.ndarray:
     return (x[0] != 0).any(0).cpu().numpy()
 
 
-def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS, method: str = "gradcam",
-                    layer: str = DEFAULT_LAYER, masks: Mapping[str, np.ndarray] | None = None,
-                    rule: LabelRule | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0),
-                    ) -> tuple[list[Explanation], list[str], torch.Tensor]:
+def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS,
+                    method: str | Mapping[str, str] = "gradcam", layer: str = DEFAULT_LAYER,
+                    masks: Mapping[str, np.ndarray] | None = None, rule: LabelRule | None = None,
+                    spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> tuple[list[Explanation], list[str], torch.Tensor]:
     """One map per class from one forward pass; targets are the regions predicted under `rule` (as the label map
-    is written, on voxels of `spacing` mm) unless `masks` are given.
+    is written, on voxels of `spacing` mm) unless `masks` are given. `method` is one for every class, or one per
+    class (all at `layer`, still one pass).
 
     Also returns the pass's logits (1, 3, z, y, x), so that a caller can segment from the same pass.
     """
-    cam = make_cam(method, model, layer)
+    methods = dict(method) if isinstance(method, Mapping) else {name: method for name in classes}
+    cam = make_cam(methods[classes[0]], model, layer)
     if masks is None:
         targets = lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device)  # noqa: E731
     else:
         targets = make_targets(classes, masks, x.device, voxel_set="truth")
-    result = cam(x, targets)
+    result = cam(x, targets, methods)
     brain = brain_voxels(x)
     explanations, warnings = [], []
     for target in result.targets:
@@ -61,7 +63,7 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
         shown = display_map(raw)
         score = float("nan") if shown.empty else triviality(raw, target.logit_map(result.logits)[0].cpu().numpy(),
                                                              brain)
-        what = f"{target.name} {method} at {cam.layer}"
+        what = f"{target.name} {methods[target.name]} at {cam.layer}"
         if target.empty:
             warnings.append(f"{what}: the {target.voxel_set} {CLASS_NAMES[target.name]} region is empty, "
                             "so the map is blank")
@@ -71,7 +73,7 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
             warnings.append(f"{what}: correlates {score:.2f} with the logit map, so it shows the prediction, "
                             "not why; try a deeper layer (--layer decoder.2 or bottleneck) or --method hirescam")
         explanations.append(Explanation("gradcam", target.name, shown.values, {
-            "kind": "gradcam", "class": target.name, "method": method, "layer": cam.layer,
+            "kind": "gradcam", "class": target.name, "method": methods[target.name], "layer": cam.layer,
             "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0],
             "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,

@@ -22,14 +22,12 @@ import torch
 from scipy import ndimage
 from torch import nn
 
+from ..choices import BASELINES, DEFAULT_LAYER, MIN_STEPS
 from ..errors import InputError
 from .cam import make_cam
-from .layers import DEFAULT_LAYER
 from .targets import RegionTarget
 
-BASELINES = ("blur", "zero")
 BLUR_SIGMA = 5.0  # voxels: removes the tumour's local contrast while keeping the brain's gross intensities
-MIN_STEPS = 10
 TRIVIAL_THRESHOLD = 0.9
 RANDOMISATION_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("head", ("head",)),

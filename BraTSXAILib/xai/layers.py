@@ -28,7 +28,6 @@ PRESETS = {
     "decoder.0": "decoder.0",
     "final": "head",
 }
-DEFAULT_LAYER = "decoder.1"
 
 
 @dataclass(frozen=True)

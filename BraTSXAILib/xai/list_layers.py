@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import argparse
 
+from ..choices import DEFAULT_LAYER
 from ..models import ARCHITECTURES, build_model
 from ..weights import load_model
-from .layers import DEFAULT_LAYER, PRESETS, candidate_layers
+from .layers import PRESETS, candidate_layers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..choices import DEFAULT_LAYER
 from ..labels import REGIONS
 from ..postprocess import LabelRule
 from ..preprocess import Geometry
 from .attention import has_attention
 from .explain import Explanation, explain_attention, explain_gradcam
-from .layers import DEFAULT_LAYER
 
 CHANNEL_WEIGHTS_KIND = "channel_weights"
 ATTENTION_VIEWS = {"attention": "sigmoid", "attention-softmax": "softmax"}  # --explain name -> attention view
@@ -30,23 +30,24 @@ def explanation_name(entry: dict) -> str:
 
 
 def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, architecture: str) -> None:
-    image = geometry.to_reference(explanation.values.astype(np.float32), "linear")
-    writer.image(name, image, {**explanation.fields, "model": architecture})
+    values = geometry.to_reference_array(explanation.values.astype(np.float32), "linear")
+    writer.unit_map(name, values, geometry.reference, {**explanation.fields, "model": architecture})
 
 
 def gradcam_plan(defaults: Mapping[str, dict], layer: str | None, method: str | None,
-                 ) -> tuple[dict[tuple[str, str], list[str]], dict[str, str]]:
-    """Regions grouped by (layer, method), one Grad-CAM pass per group, and the regions with no faithful map.
-    A user's `layer`/`method` overrides the defaults for every region (and also asks for the `none` ones)."""
-    groups: dict[tuple[str, str], list[str]] = {}
+                 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Regions grouped by layer with each one's method (one Grad-CAM pass per layer: methods combine the same
+    activation and gradients), and the regions with no faithful map. A user's `layer`/`method` overrides the
+    defaults for every region (and also asks for the `none` ones)."""
+    groups: dict[str, dict[str, str]] = {}
     missing = {}
     for region in REGIONS:
         default = defaults.get(region, {})
         if "none" in default and layer is None and method is None:
             missing[region] = default["none"]
             continue
-        key = (layer or default.get("layer", DEFAULT_LAYER), method or default.get("method", "gradcam"))
-        groups.setdefault(key, []).append(region)
+        chosen = layer or default.get("layer", DEFAULT_LAYER)
+        groups.setdefault(chosen, {})[region] = method or default.get("method", "gradcam")
     return groups, missing
 
 
@@ -72,9 +73,9 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
         groups, missing = gradcam_plan(defaults or {}, layer, method)
         warnings += [f"{architecture}: no faithful {region} Grad-CAM map: {why} (--layer/--method ask for one anyway)"
                      for region, why in missing.items()]
-        for (chosen_layer, chosen_method), regions in groups.items():
-            report(f"Grad-CAM {', '.join(regions)} ({architecture})")
-            explanations, found, logits = explain_gradcam(network, x, regions, chosen_method, chosen_layer,
+        for chosen_layer, methods in groups.items():
+            report(f"Grad-CAM {', '.join(methods)} ({architecture})")
+            explanations, found, logits = explain_gradcam(network, x, list(methods), methods, chosen_layer,
                                                           rule=rule, spacing=geometry.network.spacing[::-1])
             warnings += [f"{architecture}: {warning}" for warning in found]
             for explanation in explanations:

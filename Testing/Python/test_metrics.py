@@ -92,3 +92,20 @@ def test_region_metrics_carry_the_voxel_counts_for_pooling():
     scores = region_metrics(prediction, truth, with_hd95=False)
     for region in ("WT", "TC", "ET"):
         assert [scores[f"{name}_{region}"] for name in ("tp", "fp", "fn", "tn")] == [1, 1, 1, 61]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hd95_is_monais_definition_on_irregular_masks_touching_the_border(seed):
+    import torch
+    from monai.metrics import compute_hausdorff_distance
+    from scipy.ndimage import binary_dilation
+
+    rng = np.random.default_rng(seed)
+    prediction = binary_dilation(rng.random((30, 40, 35)) > 0.998, iterations=3)
+    truth = binary_dilation(rng.random((30, 40, 35)) > 0.998, iterations=2)
+    prediction[:4, :9, :3] = True  # a piece on the array's border: the bounding-box crop must not move it
+    spacing = (1.0, 1.5, 2.0)
+    expected = compute_hausdorff_distance(torch.from_numpy(prediction)[None, None],
+                                          torch.from_numpy(truth)[None, None], percentile=95,
+                                          spacing=list(spacing)).item()
+    assert hd95(prediction, truth, spacing) == pytest.approx(expected, rel=1e-6)

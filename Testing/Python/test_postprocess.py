@@ -86,7 +86,8 @@ def test_evaluation_scores_exactly_the_labels_segment_writes(tmp_path):
     registry = tiny_registry(tmp_path / "models", spacing=(2.0, 2.0, 2.0))
     write_phantom(tmp_path / "data", "Case", seed=4, shape=(36, 40, 44), spacing=(1.2, 1.0, 1.5))
     models = load_models("all", "cpu", registry)
-    manifest = segment_case(tmp_path / "data" / "Case", tmp_path / "out", models, SegmentOptions(device="cpu"))
+    options = SegmentOptions(device="cpu", backend="torch")  # evaluation runs PyTorch
+    manifest = segment_case(tmp_path / "data" / "Case", tmp_path / "out", models, options)
     candidates = [open_model(str(m.info.path), "cpu") for m in models]
     rows = case_rows(load_case(tmp_path / "data" / "Case"), candidates, "cpu", "auto", LabelRule())
     names = [m.info.architecture for m in models] + ["ensemble"]

@@ -211,6 +211,24 @@ def test_minmax_maps_the_brain_to_zero_one():
     assert (channels == 1.0).sum() == 4 * 12 * 16 * 7
 
 
+def test_minmax_crop_is_the_studys_formula_over_the_whole_crop():
+    """(x − min) / (max − min) over every voxel of the crop: the background 0 is the minimum, so the tissues of
+    100 and 300 become 1/3 and 1; one voxel at 32,767 sets the scale for the rest; and when the brain is darker
+    than the background, the background is not 0 but takes its place on the scale."""
+    brain = 4 * 12 * 16 * 7  # voxels of each tissue in the four channels
+    channels, _ = preprocess(_two_tissue_case(), normalisation="minmax-crop")
+    values, counts = np.unique(channels, return_counts=True)
+    np.testing.assert_allclose(values, [0.0, 1 / 3, 1.0], rtol=1e-6)
+    assert counts[1:].tolist() == [brain, brain] and counts[0] > 0
+    loud, _ = preprocess(_two_tissue_case(scale=100.0, outlier=32767, pixel=np.int16), normalisation="minmax-crop")
+    values, counts = np.unique(loud, return_counts=True)
+    np.testing.assert_allclose(values, [0.0, 10000 / 32767, 30000 / 32767, 1.0], rtol=1e-6)
+    assert counts[-1] == 4  # the one saturated voxel of each modality
+    dark, _ = preprocess(_two_tissue_case(scale=-0.5), normalisation="minmax-crop")  # tissues −50 and −150
+    np.testing.assert_allclose(np.unique(dark), [0.0, 2 / 3, 1.0], rtol=1e-6)
+    assert np.count_nonzero(dark == 1.0) == np.count_nonzero(channels == 0.0)  # the background
+
+
 def test_saturated_int16_input_normalises_like_its_rescaled_self():
     """The TCIA10 cases reach 32,767 (int16 maximum): normalised in float32, clipped, never overflowing."""
     plain, _ = preprocess(_two_tissue_case())

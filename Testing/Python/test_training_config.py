@@ -38,10 +38,11 @@ def test_cpu_small_configs_are_what_a_two_core_cpu_can_train(architecture):
 
 @pytest.mark.parametrize("architecture, epochs", [("unet", 200), ("resunet", 200), ("attunet", 100)])
 def test_paper_configs_are_the_studys_settings(architecture, epochs):
-    """Each value as docs/fidelity.md states it: the study's crop, min–max, width 24, 1 mm, no augmentation; where
-    text and notebook disagree, the notebook (batch 1 with accumulation 4, Adam's default betas, no early stop)."""
+    """Each value as docs/fidelity.md states it: the study's crop, its exact min–max over the crop (`minmax-crop`),
+    width 24, 1 mm, no augmentation; where text and notebook disagree, the notebook (batch 1 with accumulation 4,
+    Adam's default betas, no early stop)."""
     paper = load_config(CONFIGS / f"paper_{architecture}.json")
-    assert (paper.width, paper.spacing, paper.normalisation) == (24, None, "minmax")
+    assert (paper.width, paper.spacing, paper.normalisation) == (24, None, "minmax-crop")
     assert (paper.sampling, paper.patch_size, paper.patches_per_case) == ("study", (100, 170, 170), 1)
     assert (paper.flip, paper.intensity, paper.precision) == (False, False, "float32")
     assert (paper.batch_size, paper.accumulation, paper.lr, paper.betas, paper.eps, paper.weight_decay) == (

@@ -177,6 +177,28 @@ def test_study_crop_is_the_fixed_box_of_the_original_grid(tmp_path, direction, f
     np.testing.assert_array_equal(volume.numpy(), expected)
 
 
+def test_study_crop_with_minmax_crop_is_the_studys_normalisation_of_that_crop(tmp_path):
+    """Known answer: (x − min) / (max − min) over the notebook's crop of the original T1, although the cache
+    normalised over the brain box and that box's brightest voxel (5000) lies outside the crop."""
+    import SimpleITK as sitk
+
+    write_brats_grid_case(tmp_path / "data" / "Grid")
+    t1_path = tmp_path / "data" / "Grid" / "Grid_t1.nii.gz"
+    t1 = sitk.GetArrayFromImage(sitk.ReadImage(str(t1_path)))
+    t1[12, 100, 100] = 5000  # z 12 < 20: inside the brain box, outside the study's crop
+    sitk.WriteImage(sitk.GetImageFromArray(t1), str(t1_path))
+    (source,) = discover_cases(tmp_path / "data")
+    cached = build_cache([source], tmp_path / "cache", None, "minmax-crop")[0]["Grid"]
+    assert np.asarray(cached.image())[0].max() == 1.0  # the cache's scale is the 5000
+    config = TrainConfig(sampling="study", patch_size=(100, 170, 170), normalisation="minmax-crop")
+    raw = t1[20:120, 40:210, 40:210].astype(np.float64)
+    expected = (raw - raw.min()) / (raw.max() - raw.min())
+    image, _ = PatchDataset([cached], config)[0]
+    np.testing.assert_allclose(image[0].numpy(), expected, atol=1e-6)
+    volume, _ = VolumeDataset([cached], config)[0]
+    np.testing.assert_allclose(volume[0].numpy(), expected, atol=1e-6)
+
+
 def test_study_sampling_needs_native_spacing_and_the_study_crop_size():
     from BraTSXAILib.errors import InputError
 
@@ -202,6 +224,27 @@ def test_the_study_crop_cuts_tumour_in_real_cases():
         lost = int(tumour.sum() - tumour[20:120, 40:210, 40:210].sum())
         outside, total, worst = outside + lost, total + int(tumour.sum()), max(worst, lost / tumour.sum())
     assert outside / total == pytest.approx(0.0462, abs=0.0005) and worst == pytest.approx(0.536, abs=0.001)
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="real BraTS cases not available")
+def test_the_studys_min_max_rests_on_one_voxel_in_real_cases():
+    """docs/fidelity.md deviation 2: in the 116 volumes of the 29 cases the minimum is the background 0, inside the
+    study's crop too; the crop's maximum differs from the volume's in 14; the brain's 99.5th percentile lies at
+    0.37 to 1.0 of the maximum (median 0.65), so the contrast a network sees depends on the brightest voxel."""
+    import SimpleITK as sitk
+
+    lows, differ, shares = set(), 0, []
+    for path in sorted(SHARED.glob("*/*_*.nii.gz")):
+        if path.name.endswith("_seg.nii.gz"):
+            continue
+        image = sitk.ReadImage(str(path))  # kept alive: the view below borrows its buffer
+        volume = sitk.GetArrayViewFromImage(image)
+        cut = volume[20:120, 40:210, 40:210]
+        lows |= {float(volume.min()), float(cut.min())}
+        differ += int(cut.max() != volume.max())
+        shares.append(np.percentile(volume[volume != 0], 99.5) / volume.max())
+    assert (len(shares), lows, differ) == (116, {0.0}, 14)
+    assert (min(shares), np.median(shares)) == (pytest.approx(0.374, abs=0.001), pytest.approx(0.647, abs=0.001))
 
 
 def test_spatial_augmentation_keeps_image_and_regions_aligned():

@@ -131,6 +131,20 @@ def test_registry_and_file_must_agree(registry):
         load_model("unet-tiny-w8")
 
 
+@pytest.mark.parametrize("normalisation", ["zscore", "minmax", "minmax-crop"])
+def test_registry_and_file_must_agree_on_every_normalisation(tmp_path, normalisation):
+    """Each named normalisation loads as itself, and a registry naming another one is refused."""
+    name = f"unet-{normalisation}"
+    sha = save_weights(build_model("unet", WIDTH), tmp_path / f"{name}.pt", "unet", normalisation=normalisation)
+    entry = {"id": name, "architecture": "unet", "width": WIDTH, "file": f"{name}.pt", "sha256": sha}
+    registry = write_registry(tmp_path, [{**entry, "normalisation": normalisation}])
+    assert load_model(name, registry=registry)[1].normalisation == normalisation
+    other = "zscore" if normalisation != "zscore" else "minmax-crop"
+    registry = write_registry(tmp_path, [{**entry, "normalisation": other}])
+    with pytest.raises(InputError, match=f"expects {normalisation} normalisation, the registry says {other}"):
+        load_model(name, registry=registry)
+
+
 def test_explicit_path_needs_no_registry(tmp_path):
     path = tmp_path / "mine.pt"
     sha = save_weights(build_model("resunet", WIDTH), path, "resunet", spacing=(2.0, 2.0, 2.0))

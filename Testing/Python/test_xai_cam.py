@@ -140,3 +140,25 @@ def test_the_label_threshold_reaches_the_grad_cam_target(threshold):
     assert [e.fields["voxels"] for e in explanations] == [int(mask.sum()) for mask in nested]
     at_half = int((torch.sigmoid(logits[0, 0]) >= 0.5).sum())
     assert (explanations[0].fields["voxels"] != at_half) == (threshold != 0.5)  # the test can tell them apart
+
+
+def test_methods_at_one_layer_share_one_pass_and_give_each_methods_own_map(monkeypatch):
+    from BraTSXAILib.xai import cam as cam_module
+    from BraTSXAILib.xai.explain import explain_gradcam
+
+    torch.manual_seed(1)
+    model = build_model("unet", 8).eval()
+    x = torch.randn(1, 4, 32, 32, 32)
+    alone = {region: explain_gradcam(model, x, [region], method, "decoder.1")[0][0]
+             for region, method in (("WT", "gradcam"), ("TC", "layercam"), ("ET", "gradcam++"))}
+    passes = []
+    real = cam_module.BaseCAM.layer_gradients
+    monkeypatch.setattr(cam_module.BaseCAM, "layer_gradients", lambda *a: passes.append(1) or real(*a))
+    methods = {"WT": "gradcam", "TC": "layercam", "ET": "gradcam++"}
+    together, _, _ = explain_gradcam(model, x, list(methods), methods, "decoder.1")
+    assert len(passes) == 1
+    for explanation in together:
+        expected = alone[explanation.key]
+        assert explanation.fields["method"] == methods[explanation.key] == expected.fields["method"]
+        np.testing.assert_allclose(explanation.values, expected.values, atol=1e-6)
+    assert not np.allclose(together[0].values, together[1].values)  # the methods do differ here

@@ -14,7 +14,7 @@ from BraTSXAILib.errors import InputError
 from BraTSXAILib.phantom import write_phantom
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 from BraTSXAILib.weights import CACHE_ENV, REGISTRY_ENV
-from BraTSXAILib.xai.layers import DEFAULT_LAYER
+from BraTSXAILib.choices import DEFAULT_LAYER
 
 SHAPE = (26, 30, 26)
 
@@ -83,7 +83,7 @@ def test_segmenting_from_the_gradcam_pass_gives_the_same_segmentation(registry, 
         if entry["kind"] == "labels":
             assert (first == second).all()
         else:
-            assert abs(first - second).max() <= 1e-5, entry["path"]
+            assert abs(first - second).max() <= 1 / 255 + 1e-6, entry["path"]  # at most one stored step
 
 
 def test_cli_segment_explain_and_faithfulness(registry, case_folder, tmp_path, monkeypatch, capsys):

@@ -2,7 +2,8 @@
 
 One scene for the whole session (as in Slicer, runs add to what is there); the phantom case is loaded once and
 segmented once with tiny untrained networks through the module's logic and the real `brats-xai segment`.
-With BRATSXAI_SCREENSHOTS=DIR the rendering tests also write their PNGs to DIR.
+The screenshot tests segment the sample case with the bundled trained networks instead (test_scene_screenshots);
+with BRATSXAI_SCREENSHOTS=DIR they also write their PNGs to DIR.
 """
 from __future__ import annotations
 

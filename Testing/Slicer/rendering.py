@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
@@ -38,11 +39,31 @@ def slice_view(core, name: str = "Screenshot"):
 
 
 def fit_slice(view, offset_mm: float) -> None:
-    """Fit the background volume into the window (whose size the slice node is told first), at one offset."""
+    """Fit the view to its volume layers, as Slicer's "fit to window" does, then move to one slice offset.
+
+    The layers must be set first: FitSliceToAll keeps the default 250 mm field of view when the view shows none.
+    """
     logic = view._logic
     logic.ResizeSliceNode(*SIZE)
-    logic.FitSliceToBackground()
+    logic.FitSliceToAll(*SIZE)
     logic.SetSliceOffset(offset_mm)
+
+
+def labels_under_pixels(view, labelNode) -> np.ndarray:
+    """The label map's value under every pixel of a slice view (rows top first, like `capture`), 0 outside."""
+    sliceNode = view._logic.GetSliceNode()
+    width, height = SIZE
+    x, y = np.meshgrid(np.arange(width, dtype=float), np.arange(height, dtype=float)[::-1])
+    xy = np.stack([x.ravel(), y.ravel(), np.zeros(x.size), np.ones(x.size)])
+    rasToIjk = vtk.vtkMatrix4x4()
+    labelNode.GetRASToIJKMatrix(rasToIjk)
+    xyToIjk = slicer.util.arrayFromVTKMatrix(rasToIjk) @ slicer.util.arrayFromVTKMatrix(sliceNode.GetXYToRAS())
+    i, j, k = np.rint(xyToIjk @ xy)[:3].astype(int)
+    labels = slicer.util.arrayFromVolume(labelNode)
+    inside = (i >= 0) & (i < labels.shape[2]) & (j >= 0) & (j < labels.shape[1]) & (k >= 0) & (k < labels.shape[0])
+    values = np.zeros(x.size, dtype=labels.dtype)
+    values[inside] = labels[k[inside], j[inside], i[inside]]
+    return values.reshape(height, width)
 
 
 def threed_view(core, name: str = "1"):

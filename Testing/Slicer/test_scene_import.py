@@ -79,6 +79,30 @@ def test_heat_maps_carry_colour_map_window_and_hidden_low_values(imported):
             assert result.overlay(model, "gradcam", region) is not None
 
 
+def test_maps_stored_in_255th_steps_are_float_volumes_in_slicer(imported):
+    """The files are uint8 with scl_slope 1/255: the module's nodes and Slicer's own volume reader see [0, 1]."""
+    import slicer
+
+    result, _ = imported
+    for spec, node in result.overlays:
+        assert node.GetImageData().GetScalarTypeAsString() in ("float", "double"), spec.path
+        low, high = node.GetImageData().GetScalarRange()
+        assert 0.0 <= low and high <= 1.0 and high > 0.0, spec.path
+    spec, node = next((s, n) for s, n in result.overlays if s.kind == "probability")
+    read = slicer.vtkMRMLScalarVolumeNode()
+    slicer.mrmlScene.AddNode(read)
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    slicer.mrmlScene.AddNode(storage)
+    try:
+        storage.SetFileName(str(spec.path))
+        assert storage.ReadData(read) == 1
+        assert read.GetImageData().GetScalarTypeAsString() == "float"
+        assert read.GetImageData().GetScalarRange() == pytest.approx(node.GetImageData().GetScalarRange(), abs=1e-6)
+    finally:
+        slicer.mrmlScene.RemoveNode(storage)
+        slicer.mrmlScene.RemoveNode(read)
+
+
 def test_all_nodes_of_the_run_are_in_one_folder_under_the_inputs_study(imported, phantom):
     result, before = imported
     shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)

@@ -1,4 +1,4 @@
-"""All of a run or nothing: a failing import, a cancelled run and the module's own outputs as inputs."""
+"""All of a run or nothing: a failing import, a cancelled run or import, and the module's own outputs as inputs."""
 from __future__ import annotations
 
 import json
@@ -69,6 +69,20 @@ def test_cancel_kills_the_run_and_leaves_nothing_behind(core, tiny_models, phant
     assert outcome.cancelled and not outcome.succeeded
     assert not run.workDir.exists()
     assert core.node_census() == before  # the temporary storage nodes that wrote the inputs are gone too
+
+
+def test_cancel_during_the_import_removes_every_node_made_so_far(core, finished_run):
+    asked = []
+
+    def shouldStop():  # as the widget's: Cancel was pressed while the fifth node was made
+        asked.append(len(asked))
+        return len(asked) == 5
+
+    before, items = core.node_census(), shItems()
+    with pytest.raises(results.ImportCancelled, match="the scene is as it was"):
+        SegmentLogic.importResults(finished_run, shouldStop=shouldStop)
+    assert len(asked) == 5  # asked after every node, and it stopped at once
+    assert core.node_census() == before and shItems() == items
 
 
 def test_heat_maps_are_never_taken_or_offered_as_mri_inputs(imported, phantom):

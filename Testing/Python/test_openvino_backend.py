@@ -1,0 +1,111 @@
+"""The OpenVINO backend gives what PyTorch gives (probabilities within 1e-4 on untrained networks; on the bundled
+models and a real case within 1e-3, labels equal but for ≤ 1e-5 of the voxels), is converted once per weights file,
+never uses a damaged conversion, and is refused in one line where it cannot run."""
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_registry
+
+from BraTSXAILib import openvino_backend
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.inference import predict
+from BraTSXAILib.io import load_case
+from BraTSXAILib.models import build_model
+from BraTSXAILib.phantom import write_phantom
+from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
+from BraTSXAILib.postprocess import segment_probabilities
+from BraTSXAILib.preprocess import preprocess
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="the [openvino] extra")
+DATA = Path(os.environ.get("BRATSXAI_DATA") or Path(__file__).resolve().parents[2].parent / "shared/data")
+REAL_CASE = DATA / "brats/labelled/Brats18_CBICA_APR_1"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(openvino_backend.CACHE_ENV, str(tmp_path / "openvino"))
+    return tmp_path / "openvino"
+
+
+@pytest.mark.parametrize("architecture", ["unet", "resunet", "attunet"])
+def test_openvino_matches_torch_on_an_odd_sized_volume(architecture, cache):
+    torch.manual_seed(1)
+    network = build_model(architecture, 8).eval()
+    array = np.random.default_rng(0).standard_normal((4, 21, 30, 19)).astype(np.float32)  # padded to 32 inside
+    compiled = openvino_backend.CompiledNetwork(network, "0" * 64, "float32")
+    expected = predict(network, array, "cpu", "float32", sliding_window=False)
+    got = predict(compiled, array, "cpu", "float32", sliding_window=False)
+    assert got.shape == expected.shape == (3, 21, 30, 19)
+    assert np.abs(got - expected).max() <= 1e-4
+    other = np.random.default_rng(1).standard_normal((4, 40, 24, 33)).astype(np.float32)  # one file, any shape
+    assert np.abs(predict(compiled, other, "cpu", "float32", sliding_window=False)
+                  - predict(network, other, "cpu", "float32", sliding_window=False)).max() <= 1e-4
+
+
+def test_conversion_is_cached_and_a_damaged_cache_is_converted_again(cache, monkeypatch):
+    network = build_model("unet", 8).eval()
+    openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    (folder,) = [path for path in cache.iterdir() if not path.name.startswith(".")]
+    record = json.loads((folder / "record.json").read_text())
+    assert set(record["files"]) == {"model.xml", "model.bin"}
+    conversions = []
+    real_convert = openvino_backend._convert
+    monkeypatch.setattr(openvino_backend, "_convert", lambda *a: conversions.append(a) or real_convert(*a))
+    openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    assert conversions == []  # the cached file was used
+    weights = folder / "model.bin"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # same size, other values
+    compiled = openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    assert len(conversions) == 1
+    array = np.random.default_rng(2).standard_normal((4, 16, 16, 16)).astype(np.float32)
+    assert np.abs(predict(compiled, array, "cpu", "float32") - predict(network, array, "cpu", "float32")).max() <= 1e-4
+    assert [path.name for path in cache.iterdir()] == [folder.name]  # no temporary folder left
+
+
+def test_backend_choice_and_its_refusals(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert openvino_backend.resolve_backend("auto", cpu) == "openvino"
+    assert openvino_backend.resolve_backend("auto", cuda) == "torch"
+    assert openvino_backend.resolve_backend("torch", cpu) == "torch"
+    with pytest.raises(InputError, match="CPU only"):
+        openvino_backend.resolve_backend("openvino", cuda)
+    with pytest.raises(InputError, match="unknown backend"):
+        openvino_backend.resolve_backend("tensorrt", cpu)
+    monkeypatch.setattr(openvino_backend, "openvino_installed", lambda: False)
+    assert openvino_backend.resolve_backend("auto", cpu) == "torch"
+    with pytest.raises(InputError, match="not installed") as error:
+        openvino_backend.resolve_backend("openvino", cpu)
+    assert "brats-xai[openvino]" in error.value.hint
+
+
+def test_segment_records_the_backend_and_its_labels_equal_torch(tmp_path, cache):
+    registry = tiny_registry(tmp_path / "models", ["unet", "attunet"])
+    case = write_phantom(tmp_path / "case", "Phantom", shape=(28, 32, 28), seed=2)
+    models = load_models("all", "cpu", registry)
+    results = {}
+    for backend in ("torch", "openvino"):
+        manifest = segment_case(case, tmp_path / backend, models, SegmentOptions(precision="float32",
+                                                                                 backend=backend))
+        assert manifest["backend"] == backend and manifest["options"]["backend"] == backend
+        results[backend] = {entry["path"]: (tmp_path / backend / entry["path"]).read_bytes()
+                            for entry in manifest["outputs"] if entry["kind"] == "labels"}
+    assert results["torch"] == results["openvino"]  # the label files are the same, byte for byte
+
+
+@pytest.mark.skipif(not REAL_CASE.is_dir(), reason="needs the real BraTS cases in ../shared/data")
+def test_bundled_models_give_the_same_labels_on_a_real_case_with_either_backend(cache):
+    case = load_case(REAL_CASE)
+    for loaded in load_models("all", "cpu"):
+        array, geometry = preprocess(case, loaded.info.spacing, loaded.info.normalisation)
+        compiled = loaded.runner("openvino", "float32")
+        by_torch = predict(loaded.network, array, "cpu", "float32", sliding_window=False)
+        by_openvino = predict(compiled, array, "cpu", "float32", sliding_window=False)
+        assert np.abs(by_torch - by_openvino).max() <= 1e-3, loaded.info.id  # measured 4e-4 to 7e-4
+        _, torch_labels = segment_probabilities(by_torch, geometry, loaded.info.rule)
+        _, openvino_labels = segment_probabilities(by_openvino, geometry, loaded.info.rule)
+        assert np.count_nonzero(torch_labels != openvino_labels) <= 1e-5 * torch_labels.size, loaded.info.id
