@@ -50,7 +50,7 @@ from .weights import ModelInfo, ensemble_entry, load_model, resolve_models
 from .writer import MANIFEST, OutputWriter, write_segmentation, write_uncertainty
 from .xai.cam import METHODS
 from .xai.layers import resolve_layer
-from .xai.modality import modality_importance
+from .xai.modality import modality_importance, no_evidence_warnings
 from .xai.write import CHANNEL_WEIGHTS_KIND, explanation_name, write_explanations
 
 MANIFEST_FORMAT = "brats-xai-manifest/1"
@@ -290,6 +290,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             with _timed(timings, f"modality {architecture}"):
                 importance[architecture] = modality_importance(forward, array, probabilities, rule,
                                                                geometry.network.spacing[::-1])
+            warnings += no_evidence_warnings(importance[architecture], architecture)
         if truth is not None:
             report(start + 0.85 * share, f"Metrics ({architecture})")
             with _timed(timings, f"metrics {architecture}"):

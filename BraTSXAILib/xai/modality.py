@@ -56,3 +56,10 @@ def modality_importance(forward: Callable[[np.ndarray], np.ndarray], array: np.n
         occluded[channel] = 0.0
         drops.append(base - region_scores(forward(occluded), regions))
     return shares(np.array(drops))
+
+
+def no_evidence_warnings(importance: dict[str, dict[str, float]], model: str) -> list[str]:
+    """A region whose shares are all 0 has no share to show: removing any one sequence alone did not lower its
+    score (the others carry it), which the manifest says rather than leave four zeros unexplained."""
+    return [f"{model}: removing any one sequence alone does not lower the {region} score, so no sequence share "
+            f"is given for {region}" for region, values in importance.items() if not any(values.values())]

@@ -15,7 +15,7 @@ from BraTSXAILib.phantom import write_phantom
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 from BraTSXAILib.postprocess import LabelRule
 from BraTSXAILib.uncertainty import FLIP_AXES, entropy_bits, expected_dice, flipped, soft_dice
-from BraTSXAILib.xai.modality import modality_importance
+from BraTSXAILib.xai.modality import modality_importance, no_evidence_warnings
 from training.uncertainty_stats import auroc_of_histograms, calibration_fit, ece, error_histograms, filtered_dice
 
 SHAPE = (28, 32, 28)
@@ -80,6 +80,9 @@ def test_modality_attribution_names_the_only_sequence_that_carries_the_tumour():
         assert shares[region] == {"t1": 0.0, "t1ce": 0.0, "t2": 0.0, "flair": 1.0}
     nothing = modality_importance(forward, array, np.zeros((3, 12, 12, 12), np.float32), LabelRule(), (1, 1, 1))
     assert all(sum(shares.values()) == 0.0 for shares in nothing.values())  # no predicted voxels: no evidence
+    assert no_evidence_warnings(shares, "unet") == []
+    said = no_evidence_warnings(nothing, "unet")
+    assert len(said) == 3 and all("no sequence share" in line for line in said)
 
 
 @pytest.fixture(scope="module")
