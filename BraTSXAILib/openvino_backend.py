@@ -25,7 +25,7 @@ from .errors import InputError
 from .models.skeleton import IN_CHANNELS, pad_to_multiple
 
 CACHE_ENV = "BRATSXAI_OPENVINO_CACHE"
-FORMAT = "dynamic-spatial-16/1"  # the shape policy and conversion recipe; part of every cache key
+FORMAT = "dynamic-spatial-16/1"  # the shape policy and conversion recipe, recorded with every cached file
 PRECISION_HINTS = {"float32": "f32", "bf16": "bf16"}
 INSTALL_HINT = "pip install 'brats-xai[openvino]' (or choose --backend torch)"
 

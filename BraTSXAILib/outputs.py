@@ -70,12 +70,8 @@ def write_unit_map(values: np.ndarray, grid, path: str | Path) -> Path:
             plain.unlink(missing_ok=True)
         order = "<" if struct.unpack_from("<i", data)[0] == NIFTI1_HEADER_SIZE else ">"
         struct.pack_into(order + "ff", data, SCALING_OFFSET, 1.0 / UNIT_STEPS, 0.0)
-        temporary.write_bytes(gzip.compress(data, compresslevel=1) if path_is_gzip(path) else data)
+        temporary.write_bytes(gzip.compress(data, compresslevel=1) if str(path).endswith(".gz") else data)
     return Path(path)
-
-
-def path_is_gzip(path: str | Path) -> bool:
-    return str(path).endswith(".gz")
 
 
 def write_json(data: dict, path: str | Path) -> Path:

@@ -25,14 +25,7 @@ from torch import nn
 from . import __version__
 from .choices import DEFAULT_FLIPS
 from .errors import InputError
-from .inference import (
-    Network,
-    check_threshold,
-    one_float32_pass,
-    predict,
-    resolve_device,
-    resolve_precision,
-)
+from .inference import check_threshold, one_float32_pass, predict, resolve_device, resolve_precision
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
@@ -101,10 +94,8 @@ class LoadedModel:
     info: ModelInfo
     compiled: dict[str, CompiledNetwork] = field(default_factory=dict)  # OpenVINO, per precision, made once
 
-    def runner(self, backend: str, precision: str) -> nn.Module | Network:
-        """What runs the gradient-free passes: the PyTorch network, or it compiled by OpenVINO (cached)."""
-        if backend == "torch":
-            return self.network
+    def openvino(self, precision: str) -> CompiledNetwork:
+        """The network compiled by OpenVINO for `precision`, made on first use and kept for later cases."""
         if precision not in self.compiled:
             self.compiled[precision] = CompiledNetwork(self.network, self.info.sha256, precision)
         return self.compiled[precision]
@@ -249,7 +240,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
         if backend != "torch":
             report(start, f"Preparing {architecture} for OpenVINO (converted once per weights file)")
             with _timed(timings, f"prepare {architecture}"):
-                runner = loaded.runner(backend, resolve_precision(options.precision, device))
+                runner = loaded.openvino(resolve_precision(options.precision, device))
         shared = "gradcam" in maps and one_float32_pass(
             array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
         if shared:  # segment from the Grad-CAM pass: one forward pass instead of two

@@ -34,6 +34,7 @@ from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_ENV, default_entry, load_registry, read_weights
 
 from . import calibrate, evaluate, explain_defaults, uncertainty
+from .command import run_command
 from .config import load_config
 from .model_card import BEGIN, CHALLENGE, END, challenge_section, measured_section, training_section, write_card
 from .publish import register, registry_entry, validation_scores
@@ -205,13 +206,12 @@ def bundle(args: argparse.Namespace, command: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m training.bundle " + " ".join(sys.argv[1:] if argv is None else argv)
-    try:
-        members = bundle(args, command)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    print(f"published {', '.join(members)} and their ensemble into {args.models_dir}")
-    return 0
+
+    def finish(members: list[str]) -> int:
+        print(f"published {', '.join(members)} and their ensemble into {args.models_dir}")
+        return 0
+
+    return run_command(args, lambda parsed: bundle(parsed, command), finish)
 
 
 if __name__ == "__main__":

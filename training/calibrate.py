@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import resolve_device
@@ -26,6 +25,7 @@ from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.postprocess import LabelRule, apply_rule
 from BraTSXAILib.uncertainty import Members
 
+from .command import run_command
 from .evaluate import case_probabilities, open_model, readable_cases, validation_parser
 
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.2, 0.96, 0.05))
@@ -121,17 +121,12 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        rules = run(args)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    for name, found in rules.items():
-        print(f"{name}: {found['labels']}; Dice {found['dice_before']} -> {found['dice_after']}")
-    return 0
+    def finish(rules: dict) -> int:
+        for name, found in rules.items():
+            print(f"{name}: {found['labels']}; Dice {found['dice_before']} -> {found['dice_after']}")
+        return 0
+
+    return run_command(parse_args(argv), run, finish)
 
 
 if __name__ == "__main__":

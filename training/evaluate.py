@@ -42,6 +42,7 @@ from BraTSXAILib.uncertainty import Members
 from BraTSXAILib.weights import ModelInfo, ensemble_rule, load_model
 
 from .challenge import challenge_scores, glioma_evaluator
+from .command import run_command
 from .model_card import CHALLENGE, challenge_section, write_card
 from .split import SPLITS, read_split
 from .stats import mean_se
@@ -235,20 +236,18 @@ def merged_summary(path: Path, new: list[dict]) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m training.evaluate " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        summary = evaluate(args)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    if args.card and summary:
-        models = list(dict.fromkeys(row["model"] for row in summary))
-        write_card(args.card, challenge_section(args.out, models, args.splits[0], command), CHALLENGE)
-    for row in summary:
-        if row["metric"].startswith(("dice_", "hd95_", "lesionwise_")) or row["metric"] in ("loss", "seconds"):
-            print(f"{row['model']:>24} {row['split']:>10} {row['metric']:>10}: {row['mean']:.4f} ± {row['se']:.4f}")
-    return 0
+
+    def finish(summary: list[dict]) -> int:
+        if args.card and summary:
+            models = list(dict.fromkeys(row["model"] for row in summary))
+            write_card(args.card, challenge_section(args.out, models, args.splits[0], command), CHALLENGE)
+        for row in summary:
+            if row["metric"].startswith(("dice_", "hd95_", "lesionwise_")) or row["metric"] in ("loss", "seconds"):
+                print(f"{row['model']:>24} {row['split']:>10} {row['metric']:>10}: "
+                      f"{row['mean']:.4f} ± {row['se']:.4f}")
+        return 0
+
+    return run_command(args, evaluate, finish)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from BraTSXAILib.xai.evaluate import evaluate_explanations
 from BraTSXAILib.xai.faithfulness import TRIVIAL_THRESHOLD, cascading_randomisation
 from BraTSXAILib.xai.targets import make_targets, predicted_masks
 
+from .command import run_command
 from .evaluate import open_model, readable_cases, validation_parser
 
 LAYERS = ("bottleneck", "decoder.3", "decoder.2", "decoder.1")
@@ -143,15 +144,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        run(args)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    print((args.out / "explain_defaults.md").read_text())
-    return 0
+
+    def finish(choices: dict) -> int:
+        print((args.out / "explain_defaults.md").read_text())
+        return 0
+
+    return run_command(args, run, finish)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from BraTSXAILib.labels import REGIONS
 from BraTSXAILib.models import DISPLAY_NAMES, build_model, count_parameters
 from BraTSXAILib.outputs import atomic_write
 
+from .command import run_command
 from .figures import learning_curves, violins
 from .log import read_log, selected_row
 from .split import SPLITS
@@ -245,15 +246,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        runs = [read_run(folder, args.evaluation) for folder in args.runs]
-        path = build_report(runs, args.out)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    print(f"report written to {path}")
-    return 0
+    def report(args: argparse.Namespace) -> Path:
+        return build_report([read_run(folder, args.evaluation) for folder in args.runs], args.out)
+
+    def finish(path: Path) -> int:
+        print(f"report written to {path}")
+        return 0
+
+    return run_command(parse_args(argv), report, finish)
 
 
 if __name__ == "__main__":

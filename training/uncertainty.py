@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 import SimpleITK as sitk
-import torch
 from scipy.stats import spearmanr
 
 from BraTSXAILib.errors import InputError
@@ -31,6 +30,7 @@ from BraTSXAILib.uncertainty import Members, entropy_bits, flipped, soft_dice
 from BraTSXAILib.weights import ensemble_rule
 from BraTSXAILib.xai.modality import modality_importance
 
+from .command import run_command
 from .evaluate import open_model, readable_cases, validation_parser
 from .uncertainty_stats import (auroc_of_histograms, calibration_fit, ece, error_histograms, filtered_dice,
                                 uncertainty_table)
@@ -134,15 +134,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        summary = run(args)
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    print((args.out / "uncertainty.md").read_text())
-    return 0 if summary else 1
+
+    def finish(summary: dict) -> int:
+        print((args.out / "uncertainty.md").read_text())
+        return 0 if summary else 1
+
+    return run_command(args, run, finish)
 
 
 if __name__ == "__main__":

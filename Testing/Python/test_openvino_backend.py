@@ -102,7 +102,7 @@ def test_bundled_models_give_the_same_labels_on_a_real_case_with_either_backend(
     case = load_case(REAL_CASE)
     for loaded in load_models("all", "cpu"):
         array, geometry = preprocess(case, loaded.info.spacing, loaded.info.normalisation)
-        compiled = loaded.runner("openvino", "float32")
+        compiled = loaded.openvino("float32")
         by_torch = predict(loaded.network, array, "cpu", "float32", sliding_window=False)
         by_openvino = predict(compiled, array, "cpu", "float32", sliding_window=False)
         assert np.abs(by_torch - by_openvino).max() <= 1e-3, loaded.info.id  # measured 4e-4 to 7e-4
