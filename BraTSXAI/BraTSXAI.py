@@ -21,7 +21,8 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadab
 from slicer.util import VTKObservationMixin
 
 from BraTSXAIHelpers import inputs, manifest, paths, progress
-from BraTSXAIHelpers.command import DEVICE_CHOICES, MODEL_CHOICES, RunOptions, argv_text
+from BraTSXAIHelpers.command import (DEVICE_CHOICES, LAYER_CHOICES, MEASURED, METHOD_CHOICES, MODEL_CHOICES,
+                                     RunOptions, argv_text)
 
 MODULE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = paths.project_root(MODULE_DIR)
@@ -86,6 +87,8 @@ class BraTSXAIParameterNode:
     uncertainty: bool = True
     modality: bool = False
     device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "Automatic"
+    gradcamLayer: Annotated[str, Choice(list(LAYER_CHOICES))] = MEASURED
+    gradcamMethod: Annotated[str, Choice(list(METHOD_CHOICES))] = MEASURED
 
 
 class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -212,9 +215,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _startRun(self):
         parameters = self._parameterNode
-        options = RunOptions.from_labels(parameters.model, parameters.gradcam, parameters.attention,
-                                         parameters.device, parameters.attentionSoftmax,
-                                         parameters.uncertainty, parameters.modality)
+        options = RunOptions.from_parameters(parameters)
         run = self.logic.start(self.logic.inputVolumes(parameters), options, parameters.groundTruth)
         self._appendLog(argv_text(run.process.command))
         return run

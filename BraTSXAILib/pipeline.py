@@ -236,11 +236,12 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 prepared[key] = preprocess(case, info.spacing, info.normalisation)
         array, geometry = prepared[key]
         rule = info.rule.with_threshold(options.threshold)  # labels and Grad-CAM targets alike
+        precision = resolve_precision(options.precision, device)  # of every pass, explanations included
         runner = loaded.network
         if backend != "torch":
             report(start, f"Preparing {architecture} for OpenVINO (converted once per weights file)")
             with _timed(timings, f"prepare {architecture}"):
-                runner = loaded.openvino(resolve_precision(options.precision, device))
+                runner = loaded.openvino(precision)
         shared = "gradcam" in maps and one_float32_pass(
             array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
         if shared:  # segment from the Grad-CAM pass: one forward pass instead of two
@@ -249,7 +250,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 found, logits = write_explanations(writer, architecture, loaded.network.to(device).eval(), array,
                                                    geometry, maps, device,
                                                    lambda stage, at=start + 0.3 * share: report(at, stage), rule,
-                                                   options.layer, options.method, info.explain)
+                                                   options.layer, options.method, info.explain, precision)
             warnings += found
             if logits is None:  # no region had a faithful map to explain: no pass to share
                 probabilities = predict(runner, array, device, options.precision, sliding_window=False)
@@ -290,7 +291,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             with _timed(timings, f"explain {architecture}"):
                 warnings += write_explanations(writer, architecture, loaded.network, array, geometry, maps,
                                                device, lambda stage, at=start + 0.9 * share: report(at, stage),
-                                               rule, options.layer, options.method, info.explain)[0]
+                                               rule, options.layer, options.method, info.explain, precision)[0]
         if runner is not loaded.network:
             runner.release()
     primary = ENSEMBLE if len(models) > 1 else models[0].info.architecture

@@ -14,7 +14,9 @@
    store the expected-Dice calibration with the ensemble and regenerate docs/uncertainty.md's measured section.
 6. Choose each network's Grad-CAM layer and method per region on the same cases (`training.explain_defaults`,
    `RUNS/explain`), store them in the registry entries (`explain`) and regenerate docs/explanations.md's section.
-Each step can be re-run: a finished step is redone from its inputs, which are all in RUNS.
+Each step can be re-run: a finished step is redone from its inputs, which are all in RUNS. `--only explain` (or
+`trust`) redoes that step alone for the models already published in `--models-dir`, e.g. when the explanation
+candidates or the rule change but the weights do not.
 """
 from __future__ import annotations
 
@@ -61,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--docs", type=Path, default=Path("docs"),
                         help="folder whose uncertainty.md and explanations.md measured sections are refreshed")
+    parser.add_argument("--only", choices=("trust", "explain"),
+                        help="redo this step alone, for the models already published in --models-dir")
     parser.add_argument("--brats-scoring", action="store_true",
                         help="also score with the BraTS challenge's package (pip install 'brats-xai[brats]')")
     return parser.parse_args(argv)
@@ -192,6 +196,11 @@ def explain_all(args, members: list[str], command: str) -> None:
 def bundle(args: argparse.Namespace, command: str) -> list[str]:
     configs = {load_config(path).name: path for path in args.configs}
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only:
+        os.environ[REGISTRY_ENV] = str(args.models_dir / "registry.json")
+        members = [model_id(load_config(path), args.tag) for path in configs.values()]
+        {"trust": trust_all, "explain": explain_all}[args.only](args, members, command)
+        return members
     train_all(args, configs)
     rules = calibrate.run(calibrate.parse_args(["--data", str(args.data), "--split-file", str(args.split),
                                                 "--out", str(args.out / "rules.json"), "--device", args.device,
@@ -208,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m training.bundle " + " ".join(sys.argv[1:] if argv is None else argv)
 
     def finish(members: list[str]) -> int:
-        print(f"published {', '.join(members)} and their ensemble into {args.models_dir}")
+        done = f"redid step {args.only} for" if args.only else "published"
+        print(f"{done} {', '.join(members)} and their ensemble in {args.models_dir}")
         return 0
 
     return run_command(args, lambda parsed: bundle(parsed, command), finish)

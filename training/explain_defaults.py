@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import resolve_device
+from BraTSXAILib.inference import resolve_device, resolve_precision
 from BraTSXAILib.labels import REGIONS
 from BraTSXAILib.outputs import atomic_write, write_json
 from BraTSXAILib.preprocess import preprocess, preprocess_label
@@ -33,13 +33,13 @@ from BraTSXAILib.xai.targets import make_targets, predicted_masks
 from .command import run_command
 from .evaluate import open_model, readable_cases, validation_parser
 
-LAYERS = ("bottleneck", "decoder.3", "decoder.2", "decoder.1")
+LAYERS = ("bottleneck", "decoder.3", "decoder.2", "decoder.1", "decoder.0.conv")
 METHODS = ("gradcam", "hirescam", "gradcam++", "layercam")
 MIN_POINTING = 0.5
 MAX_RANDOMISED_CORRELATION = 0.5
 
 
-def candidate_scores(candidate, cases: list) -> dict[tuple[str, str], dict[str, dict]]:
+def candidate_scores(candidate, cases: list, precision: str) -> dict[tuple[str, str], dict[str, dict]]:
     """{(layer, method): {region: {pointing, triviality, empty_cases}}} over the network-space cases."""
     info, scores = candidate.info, {}
     spacing = info.spacing or (1.0, 1.0, 1.0)
@@ -47,7 +47,7 @@ def candidate_scores(candidate, cases: list) -> dict[tuple[str, str], dict[str, 
         for method in METHODS:
             rows = [row for x, label in cases for row in evaluate_explanations(
                 candidate.model, x, REGIONS, method, layer, label, curves=False, randomisation=False,
-                rule=info.rule, spacing=spacing)]
+                rule=info.rule, spacing=spacing, precision=precision)]
             scores[(layer, method)] = {region: _summary([r for r in rows if r["class"] == region])
                                        for region in REGIONS}
     return scores
@@ -59,7 +59,7 @@ def _summary(rows: list[dict]) -> dict:
     return {"pointing": mean("pointing_truth"), "triviality": mean("triviality"), "empty_cases": empty}
 
 
-def sane(candidate, cases: list, layer: str, method: str, region: str) -> tuple[bool, float]:
+def sane(candidate, cases: list, layer: str, method: str, region: str, precision: str) -> tuple[bool, float]:
     """The randomisation check of one choice: the highest rank correlation after decoder/encoder randomisation."""
     worst = 0.0
     for x, _ in cases:
@@ -67,16 +67,16 @@ def sane(candidate, cases: list, layer: str, method: str, region: str) -> tuple[
             logits = candidate.model(x)
         spacing = candidate.info.spacing or (1.0, 1.0, 1.0)
         targets = make_targets([region], predicted_masks(logits, candidate.info.rule, spacing), x.device)
-        correlations = cascading_randomisation(candidate.model, x, targets, method, layer)
+        correlations = cascading_randomisation(candidate.model, x, targets, method, layer, precision=precision)
         values = [abs(correlations[stage][region]) for stage in ("decoder", "encoder")
                   if not np.isnan(correlations[stage][region])]
         worst = max([worst, *values])
     return worst < MAX_RANDOMISED_CORRELATION, worst
 
 
-def choose(candidate, cases: list, sanity_cases: int) -> tuple[dict, dict]:
+def choose(candidate, cases: list, sanity_cases: int, precision: str) -> tuple[dict, dict]:
     """The rule of the module docstring for one network: its choice per region, and every candidate's scores."""
-    scores = candidate_scores(candidate, cases)
+    scores = candidate_scores(candidate, cases, precision)
     choice = {}
     for region in REGIONS:
         ranked = sorted(((s[region]["pointing"], key) for key, s in scores.items()
@@ -85,7 +85,7 @@ def choose(candidate, cases: list, sanity_cases: int) -> tuple[dict, dict]:
         choice[region] = {"none": "no layer and method put half of its map inside the true region, non-empty and "
                                   "non-trivial, on the validation cases"}
         for pointing, (layer, method) in ranked:
-            passed, correlation = sane(candidate, cases[:sanity_cases], layer, method, region)
+            passed, correlation = sane(candidate, cases[:sanity_cases], layer, method, region, precision)
             if passed:
                 choice[region] = {"layer": layer, "method": method, "pointing": round(pointing, 3),
                                   "triviality": round(scores[(layer, method)][region]["triviality"], 3),
@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> dict:
         for case in loaded:
             array, geometry = preprocess(case, candidate.info.spacing, candidate.info.normalisation)
             cases.append((torch.from_numpy(array)[None].to(device), preprocess_label(case, geometry)))
-        choices[candidate.name], scores[candidate.name] = choose(candidate, cases, args.sanity_cases)
+        choices[candidate.name], scores[candidate.name] = choose(candidate, cases, args.sanity_cases,
+                                                                 resolve_precision(args.precision, device))
     write_json({"cases": [c.case_id for c in loaded], "explain": choices}, args.out / "explain_defaults.json")
     with atomic_write(args.out / "explain_defaults.md") as temporary:
         temporary.write_text(table(choices, scores, [c.case_id for c in loaded]))

@@ -18,6 +18,13 @@ DEVICE_CHOICES = {"Automatic": "auto", "CPU": "cpu", "GPU (CUDA)": "cuda"}
 EXPLANATIONS = ("gradcam", "attention", "attention-softmax", "uncertainty", "modality")
 DEFAULT_EXPLANATIONS = ("gradcam", "attention", "uncertainty")
 ATTENTION_MODELS = ("attunet", "all")  # only the Attention UNet has attention gates to show
+MEASURED = "Measured default"  # each network's layer and method per region, chosen on validation cases
+# The library's BraTSXAILib.choices.LAYER_PRESETS and CAM_METHODS (a test keeps them equal; the module does not
+# import the library into Slicer's process).
+LAYER_CHOICES = {MEASURED: "", **{name: name for name in ("bottleneck", "decoder.3", "decoder.2", "decoder.1",
+                                                           "decoder.0.conv", "decoder.0", "final")}}
+METHOD_CHOICES = {MEASURED: "", "Grad-CAM": "gradcam", "HiResCAM": "hirescam", "Grad-CAM++": "gradcam++",
+                  "LayerCAM": "layercam"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class RunOptions:
     model: str = "all"
     explain: tuple[str, ...] = DEFAULT_EXPLANATIONS
     device: str = "auto"
+    layer: str = ""  # Grad-CAM layer and method for every region; "" = the networks' measured defaults
+    method: str = ""
 
     def __post_init__(self):
         unknown = [e for e in self.explain if e not in EXPLANATIONS]
@@ -40,7 +49,8 @@ class RunOptions:
     @classmethod
     def from_labels(cls, model_label: str, gradcam: bool, attention: bool, device_label: str,
                     attention_softmax: bool = False, uncertainty: bool = False,
-                    modality: bool = False) -> "RunOptions":
+                    modality: bool = False, layer_label: str = MEASURED,
+                    method_label: str = MEASURED) -> "RunOptions":
         """Options from the module's widgets; attention maps are asked for only when an Attention UNet runs."""
         model = MODEL_CHOICES[model_label]
         gated = model in ATTENTION_MODELS
@@ -48,7 +58,15 @@ class RunOptions:
                   ("attention-softmax", attention_softmax and gated), ("uncertainty", uncertainty),
                   ("modality", modality))
         explain = tuple(e for e, wanted in wishes if wanted)
-        return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label])
+        return cls(model=model, explain=explain, device=DEVICE_CHOICES[device_label],
+                   layer=LAYER_CHOICES[layer_label], method=METHOD_CHOICES[method_label])
+
+    @classmethod
+    def from_parameters(cls, parameters) -> "RunOptions":
+        """Options from the module's parameter node (its attributes are named as the widgets bind them)."""
+        return cls.from_labels(parameters.model, parameters.gradcam, parameters.attention, parameters.device,
+                               parameters.attentionSoftmax, parameters.uncertainty, parameters.modality,
+                               parameters.gradcamLayer, parameters.gradcamMethod)
 
 
 def python_executable(which: Callable[[str], str | None] = shutil.which, executable: str = sys.executable) -> str:
@@ -79,6 +97,9 @@ def segment_command(python: str, case_folder: Path, output_folder: Path, options
     ]
     if options.explain:
         command += ["--explain", ",".join(options.explain)]
+    if "gradcam" in options.explain:
+        command += [*(["--layer", options.layer] if options.layer else []),
+                    *(["--method", options.method] if options.method else [])]
     return command + ["--device", options.device, "--json-progress"]
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..inference import autocast
 from ..models.skeleton import LEVELS
 from .grid import padding_divisor, to_input_grid
 
@@ -76,9 +77,9 @@ def read_attention(model: nn.Module, spatial_shape: Sequence[int], view: str = "
     return maps, weights
 
 
-def attention_volumes(model: nn.Module, x: torch.Tensor, view: str = "sigmoid",
+def attention_volumes(model: nn.Module, x: torch.Tensor, view: str = "sigmoid", precision: str = "float32",
                       ) -> tuple[list[AttentionMap], dict[str, list[float]]]:
     """Run one forward pass of `x` (1, 4, z, y, x) without gradients and read its attention maps."""
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(x.device, precision):
         model(x)
     return read_attention(model, x.shape[2:], view)

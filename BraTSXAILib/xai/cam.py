@@ -4,6 +4,8 @@ All methods share one piece of machinery (`BaseCAM.layer_gradients`): ONE forwar
 makes the chosen layer's output a fresh leaf of the autograd graph, then `torch.autograd.grad` of each class
 target with respect to that activation only. Parameters are frozen for the duration (no parameter gradients),
 nothing before the layer is recorded for backward, the graph is kept between classes and freed after the last.
+The pass may run in bf16 autocast (CPUs with native bf16, CUDA): 2.4× faster on a real case, maps correlating
+0.9998 with float32 ones (docs/explanations.md, "Cost"); activations and gradients are combined in float32.
 A method only says how activation A and gradient G (both (B, K, d, h, w)) combine into a map; every map is
 ReLU-ed, so raw values are ≥ 0 and mean "evidence for the class".
 """
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from ..inference import autocast
 from .grid import padding_divisor, to_input_grid
 from .layers import resolve_layer
 from .targets import RegionTarget
@@ -91,8 +94,8 @@ class BaseCAM(ABC):
 
     method = ""
 
-    def __init__(self, model: nn.Module, layer: str):
-        self.model = model
+    def __init__(self, model: nn.Module, layer: str, precision: str = "float32"):
+        self.model, self.precision = model, precision
         self.layer, self.module = resolve_layer(model, layer)
 
     def layer_gradients(self, x: torch.Tensor, targets: Targets) -> LayerGradients:
@@ -104,7 +107,8 @@ class BaseCAM(ABC):
             x = x.clone()
         with torch.inference_mode(False), torch.enable_grad(), frozen_parameters(self.model), \
                 graph_starts_at(self.module) as captured:
-            logits = self.model(x)
+            with autocast(x.device, self.precision):
+                logits = self.model(x).float()
             activation = captured[0]
             if callable(targets):
                 targets = targets(logits.detach())
@@ -129,7 +133,7 @@ class BaseCAM(ABC):
             raise ValueError(f"expected one case shaped (1, 4, z, y, x), got {tuple(x.shape)}")
         passed = self.layer_gradients(x, targets)
         divisor = padding_divisor(self.model)
-        combiners = {name: make_cam(method, self.model, self.layer) for name, method in (methods or {}).items()
+        combiners = {name: make_cam(method, self.model, self.layer, self.precision) for name, method in (methods or {}).items()
                      if method != self.method}
         maps = {}
         for target, gradient in zip(passed.targets, passed.gradients):
@@ -190,8 +194,9 @@ class LayerCAM(BaseCAM):
 METHODS: dict[str, type[BaseCAM]] = {cls.method: cls for cls in (GradCAM, HiResCAM, GradCAMPlusPlus, LayerCAM)}
 
 
-def make_cam(method: str, model: nn.Module, layer: str) -> BaseCAM:
-    """A CAM by method name (gradcam, hirescam, gradcam++, layercam)."""
+def make_cam(method: str, model: nn.Module, layer: str, precision: str = "float32") -> BaseCAM:
+    """A CAM by method name (gradcam, hirescam, gradcam++, layercam); `precision` as resolved by
+    inference.resolve_precision."""
     if method not in METHODS:
         raise InputError(f"unknown explanation method '{method}'", f"choose from {', '.join(METHODS)}")
-    return METHODS[method](model, layer)
+    return METHODS[method](model, layer, precision)

@@ -37,12 +37,14 @@ def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[s
                           method: str = "gradcam", layer: str = DEFAULT_LAYER, truth: np.ndarray | None = None,
                           steps: int = 10, baseline: str = "blur", curves: bool = True, randomisation: bool = True,
                           seed: int = 0, progress: Callable[[str], None] | None = None,
-                          rule: LabelRule | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> list[dict]:
+                          rule: LabelRule | None = None, spacing: Sequence[float] = (1.0, 1.0, 1.0),
+                          precision: str = "float32") -> list[dict]:
     """Rows with the COLUMNS above for each class; measures left out (or undefined) are None. Maps explain the
-    regions `rule` predicts (the model's label rule, on voxels of `spacing` mm; default p ≥ 0.5)."""
+    regions `rule` predicts (the model's label rule, on voxels of `spacing` mm; default p ≥ 0.5), from Grad-CAM
+    passes in `precision` (a resolved one)."""
     report = progress or (lambda stage: None)
     report(f"{method} maps")
-    cam = make_cam(method, model, layer)
+    cam = make_cam(method, model, layer, precision)
     result = cam(x, lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device))
     targets = result.targets
     live = [target for target in targets if not target.empty]
@@ -55,7 +57,7 @@ def evaluate_explanations(model: nn.Module, x: torch.Tensor, classes: Sequence[s
     if randomisation and live:
         report("parameter randomisation")
         correlations = cascading_randomisation(model, x, live, method, cam.layer, seed,
-                                               {target.name: result.maps[target.name] for target in live})
+                                               {target.name: result.maps[target.name] for target in live}, precision)
     rows = []
     for target in targets:
         saliency = result.maps[target.name]

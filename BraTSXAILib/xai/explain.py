@@ -42,15 +42,16 @@ def brain_voxels(x: torch.Tensor) -> np.ndarray:
 def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS,
                     method: str | Mapping[str, str] = "gradcam", layer: str = DEFAULT_LAYER,
                     masks: Mapping[str, np.ndarray] | None = None, rule: LabelRule | None = None,
-                    spacing: Sequence[float] = (1.0, 1.0, 1.0)) -> tuple[list[Explanation], list[str], torch.Tensor]:
+                    spacing: Sequence[float] = (1.0, 1.0, 1.0), precision: str = "float32",
+                    ) -> tuple[list[Explanation], list[str], torch.Tensor]:
     """One map per class from one forward pass; targets are the regions predicted under `rule` (as the label map
     is written, on voxels of `spacing` mm) unless `masks` are given. `method` is one for every class, or one per
-    class (all at `layer`, still one pass).
+    class (all at `layer`, still one pass), run in `precision` (a resolved one: float32, bf16, float16).
 
     Also returns the pass's logits (1, 3, z, y, x), so that a caller can segment from the same pass.
     """
     methods = dict(method) if isinstance(method, Mapping) else {name: method for name in classes}
-    cam = make_cam(methods[classes[0]], model, layer)
+    cam = make_cam(methods[classes[0]], model, layer, precision)
     if masks is None:
         targets = lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device)  # noqa: E731
     else:
@@ -77,17 +78,19 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
             "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0],
             "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,
+            "precision": precision,
         }))
     return explanations, warnings, result.logits
 
 
 def explain_attention(model: nn.Module, x: torch.Tensor, view: str = "sigmoid", forward: bool = True,
-                      ) -> tuple[list[Explanation], dict[str, list[float]]]:
+                      precision: str = "float32") -> tuple[list[Explanation], dict[str, list[float]]]:
     """Every gate and CBAM spatial map, and the CBAM channel weights per level.
 
     With `forward=False` the maps of the model's last forward pass of `x` are read (e.g. the Grad-CAM pass).
     """
-    maps, weights = attention_volumes(model, x, view) if forward else read_attention(model, x.shape[2:], view)
+    maps, weights = attention_volumes(model, x, view, precision) if forward else \
+        read_attention(model, x.shape[2:], view)
     explanations = [
         Explanation("attention", m.name, m.values.astype(np.float32), {
             "kind": "attention", "level": m.level, "map": m.map, "view": m.view, "range": [0.0, 1.0],

@@ -162,17 +162,18 @@ def randomise(model: nn.Module, prefixes: Sequence[str]) -> None:
 
 def cascading_randomisation(model: nn.Module, x: torch.Tensor, targets: Sequence[RegionTarget],
                             method: str = "gradcam", layer: str = DEFAULT_LAYER, seed: int = 0,
-                            original: Mapping[str, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
+                            original: Mapping[str, np.ndarray] | None = None, precision: str = "float32",
+                            ) -> dict[str, dict[str, float]]:
     """{stage: {class: Spearman ρ(original map, map after randomising up to this stage)}} for head, decoder,
     encoder in turn (cumulative), on a copy of the model; the targets' voxel sets stay fixed."""
     if original is None:
-        original = make_cam(method, model, layer)(x, targets).maps
+        original = make_cam(method, model, layer, precision)(x, targets).maps
     randomised = copy.deepcopy(model)
     correlations: dict[str, dict[str, float]] = {}
     with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
         torch.manual_seed(seed)
         for stage, prefixes in RANDOMISATION_STAGES:
             randomise(randomised, prefixes)
-            maps = make_cam(method, randomised, layer)(x, targets).maps
+            maps = make_cam(method, randomised, layer, precision)(x, targets).maps
             correlations[stage] = {name: rank_correlation(original[name], maps[name]) for name in original}
     return correlations

@@ -21,12 +21,13 @@ from ..models.skeleton import IN_CHANNELS, padding_for
 from .grid import padding_divisor
 
 PRESETS = {
-    "bottleneck": "bottleneck",
-    "decoder.3": "decoder.3",
-    "decoder.2": "decoder.2",
-    "decoder.1": "decoder.1",
-    "decoder.0": "decoder.0",
-    "final": "head",
+    "bottleneck": ("bottleneck",),
+    "decoder.3": ("decoder.3",),
+    "decoder.2": ("decoder.2",),
+    "decoder.1": ("decoder.1",),
+    "decoder.0.conv": ("decoder.0.0.0", "decoder.0.residual.2"),  # first convolution of the full-resolution block
+    "decoder.0": ("decoder.0",),
+    "final": ("head",),
 }
 
 
@@ -43,9 +44,9 @@ class LayerInfo:
 
 def resolve_layer(model: nn.Module, layer: str) -> tuple[str, nn.Module]:
     """Preset or module name -> (module name, module); an unknown name is the user's mistake."""
-    name = PRESETS.get(layer, layer)
     modules = dict(model.named_modules())
-    if not name or name not in modules:
+    name = next((name for name in PRESETS.get(layer, (layer,)) if name in modules), None)
+    if not name:
         raise InputError(f"no layer '{layer}' in {type(model).__name__}",
                          f"use a preset ({', '.join(PRESETS)}) or a layer that "
                          "`python -m BraTSXAILib.xai.list_layers` lists")

@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(args.model, args.width).eval()
     else:
         model, _ = load_model(args.model, "cpu")
-    preset_of = {module: preset for preset, module in PRESETS.items()}
+    preset_of = {module: preset for preset, modules in PRESETS.items() for module in modules}
     print(f"{'layer':28s} {'module':22s} {'channels':>8s} {'map size (z, y, x)':>20s} {'stride':>8s}  preset")
     for info in candidate_layers(model, args.shape):
-        if not args.all and info.name.count(".") > 1:
+        if not args.all and info.name.count(".") > 1 and info.name not in preset_of:
             continue
         preset = preset_of.get(info.name, "")
         mark = f"{preset}{' (default)' if preset == DEFAULT_LAYER else ''}"

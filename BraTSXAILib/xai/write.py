@@ -55,7 +55,8 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
                        kinds: Sequence[str], device: torch.device,
                        progress: Callable[[str], None] | None = None,
                        rule: LabelRule | None = None, layer: str | None = None, method: str | None = None,
-                       defaults: Mapping[str, dict] | None = None) -> tuple[list[str], torch.Tensor | None]:
+                       defaults: Mapping[str, dict] | None = None, precision: str = "float32",
+                       ) -> tuple[list[str], torch.Tensor | None]:
     """Write the requested kinds ("gradcam", "attention", "attention-softmax") through `writer`
     (pipeline.OutputWriter); return the warnings and the Grad-CAM pass's logits (None without Grad-CAM).
 
@@ -63,7 +64,7 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
     the first attention view written holds the default map (gate0). Grad-CAM explains the regions that `rule`
     (the label rule the labels are written with) gives on the network grid. Each region's layer and method are
     the network's measured `defaults` (registry `explain`), unless `layer` or `method` is given; a region whose
-    default is `none` gets no map, and a warning saying why.
+    default is `none` gets no map, and a warning saying why. The passes run in `precision` (a resolved one).
     """
     report = progress or (lambda stage: None)
     x = torch.from_numpy(np.ascontiguousarray(array))[None].to(device)
@@ -76,7 +77,8 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
         for chosen_layer, methods in groups.items():
             report(f"Grad-CAM {', '.join(methods)} ({architecture})")
             explanations, found, logits = explain_gradcam(network, x, list(methods), methods, chosen_layer,
-                                                          rule=rule, spacing=geometry.network.spacing[::-1])
+                                                          rule=rule, spacing=geometry.network.spacing[::-1],
+                                                          precision=precision)
             warnings += [f"{architecture}: {warning}" for warning in found]
             for explanation in explanations:
                 _volume(writer, f"{architecture}_gradcam_{explanation.key}.nii.gz", explanation, geometry,
@@ -85,7 +87,8 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
     views = [view for name, view in ATTENTION_VIEWS.items() if name in kinds] if has_attention(network) else []
     for position, view in enumerate(views):
         report(f"Attention maps ({architecture})")
-        explanations, weights = explain_attention(network, x, view, forward=not explained)
+        explanations, weights = explain_attention(network, x, view, forward=not explained,
+                                                     precision=precision)
         explained = True
         infix = "attention" if view == "sigmoid" else f"attention_{view}"
         for explanation in explanations:

@@ -10,13 +10,16 @@ import slicer_module  # noqa: F401
 from BraTSXAIHelpers.command import (
     DEVICE_CHOICES,
     EXPLANATIONS,
+    LAYER_CHOICES,
+    MEASURED,
+    METHOD_CHOICES,
     MODEL_CHOICES,
     RunOptions,
     argv_text,
     python_executable,
     segment_command,
 )
-from BraTSXAILib import inference, pipeline
+from BraTSXAILib import choices, inference, pipeline
 from BraTSXAILib.cli import build_parser
 
 
@@ -24,6 +27,19 @@ def test_choices_are_values_the_library_accepts():
     assert set(DEVICE_CHOICES.values()) == set(inference.DEVICES)
     assert set(EXPLANATIONS) <= set(pipeline.EXPLANATIONS)  # the module offers a subset (no softmax view)
     assert set(MODEL_CHOICES.values()) == {"all", "unet", "resunet", "attunet"}
+    assert list(LAYER_CHOICES.values()) == ["", *choices.LAYER_PRESETS]
+    assert list(METHOD_CHOICES.values()) == ["", *choices.CAM_METHODS]
+
+
+def test_the_advanced_layer_and_method_reach_the_command_only_when_chosen(tmp_path):
+    chosen = RunOptions.from_labels("UNet", True, False, "CPU", layer_label="decoder.0.conv", method_label="LayerCAM")
+    args = build_parser().parse_args(segment_command("python", tmp_path, tmp_path / "out", chosen)[3:])
+    assert (args.layer, args.method) == ("decoder.0.conv", "layercam")
+    measured = RunOptions.from_labels("UNet", True, False, "CPU", layer_label=MEASURED, method_label=MEASURED)
+    command = segment_command("python", tmp_path, tmp_path / "out", measured)
+    assert "--layer" not in command and "--method" not in command
+    no_gradcam = RunOptions.from_labels("UNet", False, False, "CPU", layer_label="decoder.2")
+    assert "--layer" not in segment_command("python", tmp_path, tmp_path / "out", no_gradcam)
 
 
 def test_command_parses_with_the_cli(tmp_path):
@@ -89,3 +105,14 @@ def test_pythonslicer_beside_slicer_and_never_the_slicer_binary(tmp_path):
 
 def test_log_text_quotes_parts_with_spaces():
     assert argv_text(["python", "/a b/c", "-m"]) == 'python "/a b/c" -m'
+
+
+def test_options_from_the_parameter_node_carry_every_choice():
+    from types import SimpleNamespace
+
+    parameters = SimpleNamespace(model="Attention UNet", gradcam=True, attention=True, device="CPU",
+                                 attentionSoftmax=False, uncertainty=False, modality=True,
+                                 gradcamLayer="decoder.2", gradcamMethod="HiResCAM")
+    assert RunOptions.from_parameters(parameters) == RunOptions(
+        model="attunet", explain=("gradcam", "attention", "modality"), device="cpu", layer="decoder.2",
+        method="hirescam")

@@ -119,7 +119,7 @@ def test_unknown_method_and_layer_are_input_errors():
 
 def test_candidate_layers_report_channels_and_stride_of_every_preset():
     layers = {info.name: info for info in candidate_layers(build_model("resunet", 8), (20, 16, 16))}
-    assert set(PRESETS.values()) <= set(layers)
+    assert {resolve_layer(build_model("resunet", 8), preset)[0] for preset in PRESETS} <= set(layers)
     assert (layers["bottleneck"].channels, layers["bottleneck"].stride) == (64, (16, 16, 16))
     assert (layers["decoder.2"].channels, layers["decoder.2"].shape) == (16, (8, 4, 4))  # 20 pads to 32
     assert (layers["head"].channels, layers["head"].stride) == (3, (1, 1, 1))
@@ -162,3 +162,32 @@ def test_methods_at_one_layer_share_one_pass_and_give_each_methods_own_map(monke
         assert explanation.fields["method"] == methods[explanation.key] == expected.fields["method"]
         np.testing.assert_allclose(explanation.values, expected.values, atol=1e-6)
     assert not np.allclose(together[0].values, together[1].values)  # the methods do differ here
+
+
+@pytest.mark.parametrize("architecture", ["unet", "resunet", "attunet"])
+def test_the_full_resolution_convolution_preset_names_each_networks_first_decoder_0_convolution(architecture):
+    model = build_model(architecture, 8)
+    name, module = resolve_layer(model, "decoder.0.conv")
+    assert name.startswith("decoder.0.") and isinstance(module, torch.nn.Conv3d)
+    assert module.kernel_size == (3, 3, 3) and module.out_channels == 8  # at width, on the full-resolution grid
+
+
+def test_a_bf16_pass_finds_the_same_evidence_as_float32(planted):
+    model, x, masks = planted
+    maps = {precision: make_cam("gradcam", model, "act", precision)(x, make_targets(["ET"], masks))
+            for precision in ("float32", "bf16")}
+    assert maps["bf16"].logits.dtype == torch.float32 and maps["bf16"].maps["ET"].dtype == np.float32
+    assert energy_pointing_game(maps["bf16"].maps["ET"], cube_mask()) > 0.8
+    assert np.corrcoef(maps["float32"].maps["ET"].ravel(), maps["bf16"].maps["ET"].ravel())[0, 1] > 0.99
+    torch.testing.assert_close(maps["bf16"].logits, maps["float32"].logits, rtol=0.05, atol=0.05)
+
+
+def test_a_bf16_pass_of_a_real_network_keeps_the_map_of_float32():
+    torch.manual_seed(3)
+    model = build_model("attunet", 8).eval()
+    x = torch.randn(1, 4, 24, 24, 24)
+    mask = np.zeros((24, 24, 24), dtype=bool)
+    mask[6:18, 8:16, 5:19] = True
+    maps = [make_cam("layercam", model, "decoder.0.conv", precision)(x, make_targets(["WT"], {"WT": mask})).maps["WT"]
+            for precision in ("float32", "bf16")]
+    assert np.corrcoef(maps[0].ravel(), maps[1].ravel())[0, 1] > 0.98
