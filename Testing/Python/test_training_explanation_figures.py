@@ -1,7 +1,6 @@
 """The study's Figs. 9–11 re-drawn from a result folder: ET maps per network beside its labels, attention gates."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from tiny_models import tiny_registry
 
