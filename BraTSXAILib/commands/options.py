@@ -30,8 +30,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="explanations to add, comma-separated: gradcam (WT/TC/ET per model), attention "
                              "(Attention UNet gates and CBAM maps), attention-softmax (the a/max a view), uncertainty "
                              "(maps + expected Dice of the primary result), modality (share of each sequence)")
-    parser.add_argument("--layer", help="Grad-CAM layer: bottleneck, decoder.3 … decoder.0, final, or a module name "
-                                         "(default: each network's measured default per region; docs/explanations.md)")
+    parser.add_argument("--layer", help="Grad-CAM layer: bottleneck, decoder.3 … decoder.1, decoder.0.conv, decoder.0, "
+                                         "final, or a module name (default: each network's measured default per "
+                                         "region; docs/explanations.md)")
     parser.add_argument("--method", help="Grad-CAM variant: gradcam, hirescam, gradcam++ or layercam (default: "
                                           "each network's measured default per region)")
     parser.add_argument("--flips", type=int, default=DEFAULT_FLIPS,

@@ -1,8 +1,9 @@
 """Which layer a class-activation map is taken at: presets, validation, and a listing of every candidate.
 
 Presets exist for every network of the family (they share one skeleton, models/skeleton.py):
-`bottleneck`, `decoder.3` … `decoder.0` (decoder.0 is the full-resolution block just before the head) and
-`final`, the 1×1×1 output head the study's notebook hooked. `final` and `decoder.0` give maps that are, up to a
+`bottleneck`, `decoder.3` … `decoder.0` (decoder.0 is the full-resolution block just before the head),
+`decoder.0.conv` (that block's first convolution, named differently per network) and `final`, the 1×1×1 output
+head the study's notebook hooked. `final` and `decoder.0` give maps that are, up to a
 constant, the logit map itself (a linear head leaves nothing else to weigh), so they explain nothing the
 prediction does not already show; the triviality score in faithfulness.py measures that and the pipeline warns.
 The default was chosen by measuring pointing game and triviality per preset (docs/explanations.md,
