@@ -31,8 +31,8 @@ def test_without_a_non_trivial_layer_the_least_trivial_layer_with_maps_is_chosen
     """The pattern measured with the bundled weights: deep layers empty on one network, no layer below the bound."""
     nan = float("nan")
     trained = {
-        "unet": _scores({"final": 0.44, "decoder.1": 0.30}, {"decoder.1": 0.95, "decoder.0.conv": 0.97, "decoder.0": 1.0,
-                                                            "final": 1.0}),
+        "unet": _scores({"final": 0.44, "decoder.1": 0.30},
+                        {"decoder.1": 0.95, "decoder.0.conv": 0.97, "decoder.0": 1.0, "final": 1.0}),
         "attunet": _scores({"final": 0.39, "decoder.1": 0.42},
                            {"bottleneck": nan, "decoder.3": nan, "decoder.2": nan, "decoder.1": 0.9,
                             "decoder.0.conv": 0.97, "decoder.0": 1.0, "final": 1.0}),
