@@ -6,6 +6,8 @@ Regions: WT = 1+2+ET, TC = 1+ET, ET = ET, always nested ET ⊆ TC ⊆ WT.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .choices import ET_LABELS
@@ -25,15 +27,17 @@ def label_classes(et_label: int = 4) -> list[dict]:
     ]
 
 
-def bounding_box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
-    """The smallest box holding every voxel of `mask`, widened by `margin` voxels inside the array; None if empty.
-    Label rules and metrics work inside it: a tumour fills a few percent of the grid."""
+def bounding_box(mask: np.ndarray, margin: int | Sequence[int] = 0) -> tuple[slice, ...] | None:
+    """The smallest box holding every voxel of `mask`, widened by `margin` voxels (one number, or one per axis)
+    inside the array; None if empty. Label rules and metrics work inside it: a tumour fills a few percent of the
+    grid."""
+    margins = [margin] * mask.ndim if isinstance(margin, int) else list(margin)
     box = []
-    for axis in range(mask.ndim):
+    for axis, widen in enumerate(margins):
         present = np.flatnonzero(mask.any(axis=tuple(other for other in range(mask.ndim) if other != axis)))
         if present.size == 0:
             return None
-        box.append(slice(max(int(present[0]) - margin, 0), min(int(present[-1]) + 1 + margin, mask.shape[axis])))
+        box.append(slice(max(int(present[0]) - widen, 0), min(int(present[-1]) + 1 + widen, mask.shape[axis])))
     return tuple(box)
 
 

@@ -64,8 +64,8 @@ def _surface(mask: np.ndarray) -> np.ndarray:
 
 
 def _surface_distances(source: np.ndarray, target: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
-    """Distance (mm) from every surface voxel of `source` to the nearest surface voxel of `target`."""
-    return ndimage.distance_transform_edt(~_surface(target), sampling=spacing)[_surface(source)]
+    """Distance (mm) from every voxel of the surface `source` to the nearest voxel of the surface `target`."""
+    return ndimage.distance_transform_edt(~target, sampling=spacing)[source]
 
 
 def hd95(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (1.0, 1.0, 1.0),
@@ -85,10 +85,10 @@ def hd95(prediction: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (
         shape = prediction.shape if grid_shape is None else grid_shape
         return float(np.linalg.norm(np.asarray(shape) * np.asarray(spacing, dtype=float)))
     box = bounding_box(prediction | truth, margin=1)  # surfaces and distances between them are the same inside
-    prediction, truth = prediction[box], truth[box]
+    predicted, true = _surface(prediction[box]), _surface(truth[box])
     spacing = [float(s) for s in spacing]
-    return float(max(np.percentile(_surface_distances(prediction, truth, spacing), 95),
-                     np.percentile(_surface_distances(truth, prediction, spacing), 95)))
+    return float(max(np.percentile(_surface_distances(predicted, true, spacing), 95),
+                     np.percentile(_surface_distances(true, predicted, spacing), 95)))
 
 
 def region_metrics(

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import overview_draw as draw
 from .errors import InputError
-from .labels import REGIONS
+from .labels import REGIONS, labels_to_regions
 from .outputs import atomic_write
 
 ENSEMBLE, TRUTH = "ensemble", "truth"
@@ -89,12 +89,13 @@ def plan_panels(segmentations: Mapping[str, np.ndarray], heatmaps: Mapping[str, 
         panel = Panel(f"{model} (primary result)" if model == primary else model, [Column("labels", labels=labels)])
         if model == primary and TRUTH in segmentations:
             panel.columns.append(Column("ground truth", labels=segmentations[TRUTH]))
-        for kind in (["uncertainty"] if model == primary else []) + (["gradcam"] if model != ENSEMBLE else []):
-            if kind not in kinds:
-                continue
+        offered = (["uncertainty"] if model == primary else []) + (["gradcam"] if model != ENSEMBLE else [])
+        shown = [kind for kind in offered if kind in kinds]
+        regions = labels_to_regions(labels) if shown else None  # each map column is outlined by its region
+        for kind in shown:
             present = maps.get((model, kind), {})
-            for region in REGIONS:
-                column = Column(f"{MAP_TITLES[kind]} {region}", kind=kind, outline=draw.region_outline(labels, region))
+            for index, region in enumerate(REGIONS):
+                column = Column(f"{MAP_TITLES[kind]} {region}", kind=kind, outline=regions[index])
                 if region in present:
                     column.heat = present[region]
                 else:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .labels import REGIONS, label_classes, labels_to_regions
+from .labels import bounding_box, label_classes
 
 VIEWS = ("axial", "coronal", "sagittal")
 LABEL_ALPHA = 0.45  # label colours over the MRI: strong enough to read, weak enough to see the anatomy through
@@ -42,12 +42,7 @@ class View:
 
 def content_box(volume: np.ndarray, margin: int = 3) -> tuple[slice, slice, slice]:
     """The bounding box of the non-zero voxels (the brain) widened by `margin` voxels: the part slices show."""
-    present = np.argwhere(volume != 0)
-    if present.size == 0:
-        return tuple(slice(0, n) for n in volume.shape)
-    low = np.maximum(present.min(axis=0) - margin, 0)
-    high = np.minimum(present.max(axis=0) + 1 + margin, volume.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    return bounding_box(volume != 0, margin) or tuple(slice(0, n) for n in volume.shape)
 
 
 def plane_slices(volume: np.ndarray, point: Sequence[int], box: Sequence[slice]) -> list[np.ndarray]:
@@ -117,10 +112,6 @@ def note(axis, view: View, text: str, shape: Sequence[int]) -> None:
     axis.set_yticks([])
     for side in axis.spines.values():
         side.set_color("#333333")
-
-
-def region_outline(labels: np.ndarray, region: str) -> np.ndarray:
-    return labels_to_regions(labels)[REGIONS.index(region)]
 
 
 def legend(axis, et_label: int) -> None:

@@ -226,6 +226,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
     share = 0.9 / max(len(models), 1)
     members, importance = Members(), {}  # the networks' probabilities on the reference grid; modality shares
     maps = [kind for kind in options.explain if kind in MAP_EXPLANATIONS]
+    precision = resolve_precision(options.precision, device)  # of every pass, explanations included
     for index, loaded in enumerate(models):
         info, start = loaded.info, 0.05 + index * share
         architecture = info.architecture
@@ -236,12 +237,18 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 prepared[key] = preprocess(case, info.spacing, info.normalisation)
         array, geometry = prepared[key]
         rule = info.rule.with_threshold(options.threshold)  # labels and Grad-CAM targets alike
-        precision = resolve_precision(options.precision, device)  # of every pass, explanations included
-        runner = loaded.network
-        if backend != "torch":
-            report(start, f"Preparing {architecture} for OpenVINO (converted once per weights file)")
-            with _timed(timings, f"prepare {architecture}"):
-                runner = loaded.openvino(precision)
+
+        def runner(loaded=loaded, start=start):
+            """The network for gradient-free passes; OpenVINO's is prepared when a pass first needs it (a
+            segmentation taken from the Grad-CAM pass may need none)."""
+            if backend == "torch":
+                return loaded.network
+            if precision not in loaded.compiled:
+                report(start, f"Preparing {loaded.info.architecture} for OpenVINO (converted once per weights file)")
+                with _timed(timings, f"prepare {loaded.info.architecture}"):
+                    loaded.openvino(precision)
+            return loaded.openvino(precision)
+
         shared = "gradcam" in maps and one_float32_pass(
             array.shape[1:], loaded.network.width, device, options.precision, options.sliding_window)
         if shared:  # segment from the Grad-CAM pass: one forward pass instead of two
@@ -253,14 +260,14 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                                    options.layer, options.method, info.explain, precision)
             warnings += found
             if logits is None:  # no region had a faithful map to explain: no pass to share
-                probabilities = predict(runner, array, device, options.precision, sliding_window=False)
+                probabilities = predict(runner(), array, device, options.precision, sliding_window=False)
             else:
                 probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
         else:
-            stage = f"Inference ({architecture})"
+            network, stage = runner(), f"Inference ({architecture})"
             report(start, stage)
             with _timed(timings, f"inference {architecture}"):
-                probabilities = predict(runner, array, device, options.precision,
+                probabilities = predict(network, array, device, options.precision,
                                         sliding_window=options.sliding_window, roi_size=info.patch_size,
                                         progress=lambda done: report(start + 0.7 * share * done, stage))
         report(start + 0.7 * share, f"Writing outputs ({architecture})")
@@ -270,8 +277,9 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                len(models) == 1)
             segmentations[architecture] = labels
             members.add_network(on_reference)
-        forward = partial(predict, runner, device=device, precision=options.precision,
-                          sliding_window=options.sliding_window, roi_size=info.patch_size)
+        if ("uncertainty" in options.explain and options.flips) or "modality" in options.explain:
+            forward = partial(predict, runner(), device=device, precision=options.precision,
+                              sliding_window=options.sliding_window, roi_size=info.patch_size)
         if "uncertainty" in options.explain and options.flips:
             report(start + 0.75 * share, f"Test-time flips ({architecture})")
             with _timed(timings, f"flips {architecture}"):
@@ -292,8 +300,8 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                 warnings += write_explanations(writer, architecture, loaded.network, array, geometry, maps,
                                                device, lambda stage, at=start + 0.9 * share: report(at, stage),
                                                rule, options.layer, options.method, info.explain, precision)[0]
-        if runner is not loaded.network:
-            runner.release()
+        if backend != "torch" and precision in loaded.compiled:
+            loaded.compiled[precision].release()
     primary = ENSEMBLE if len(models) > 1 else models[0].info.architecture
     ensemble, calibration = None, models[0].info.quality
     if len(models) > 1:

@@ -82,23 +82,36 @@ def apply_rule(regions: np.ndarray, rule: LabelRule, spacing: Sequence[float]) -
     return np.stack([wt, tc, et])
 
 
+def _rule_in_box(probabilities: np.ndarray, rule: LabelRule, spacing: Sequence[float],
+                 ) -> tuple[tuple[slice, ...] | None, np.ndarray | None]:
+    """The rule run inside the box of the voxels that pass any threshold (outside it every region is empty, and a
+    tumour fills a few percent of the grid): the box and the regions (3, ...) inside it; (None, None) if empty."""
+    candidates = np.zeros(probabilities.shape[1:], dtype=bool)
+    for region, channel in zip(REGIONS, probabilities):
+        candidates |= channel >= rule.thresholds[region]
+    box = bounding_box(candidates)
+    if box is None:
+        return None, None
+    thresholds = np.array([rule.thresholds[region] for region in REGIONS], dtype=np.float32)
+    return box, apply_rule(probabilities[(slice(None), *box)] >= thresholds[:, None, None, None], rule, spacing)
+
+
 def rule_regions(probabilities: np.ndarray, rule: LabelRule, spacing: Sequence[float]) -> np.ndarray:
     """Thresholded and post-processed regions (3, z, y, x) of WT/TC/ET probabilities."""
-    thresholds = np.array([rule.thresholds[region] for region in REGIONS], dtype=np.float32)
-    return apply_rule(probabilities >= thresholds[:, None, None, None], rule, spacing)
+    regions = np.zeros(probabilities.shape, dtype=bool)
+    box, inside = _rule_in_box(probabilities, rule, spacing)
+    if box is not None:
+        regions[(slice(None), *box)] = inside
+    return regions
 
 
 def labels_from_probabilities(probabilities: np.ndarray, rule: LabelRule, spacing: Sequence[float],
                               et_label: int = 4) -> np.ndarray:
-    """BraTS label map (uint8, z, y, x) from probabilities (3, z, y, x) on the grid of voxel size `spacing`.
-    The rule runs inside the box of the voxels that pass any threshold: outside it every region is empty."""
+    """BraTS label map (uint8, z, y, x) from probabilities (3, z, y, x) on the grid of voxel size `spacing`."""
     labels = np.zeros(probabilities.shape[1:], dtype=np.uint8)
-    candidates = np.zeros(labels.shape, dtype=bool)
-    for region, channel in zip(REGIONS, probabilities):
-        candidates |= channel >= rule.thresholds[region]
-    box = bounding_box(candidates)
+    box, inside = _rule_in_box(probabilities, rule, spacing)
     if box is not None:
-        labels[box] = regions_to_labels(rule_regions(probabilities[(slice(None), *box)], rule, spacing), et_label)
+        labels[box] = regions_to_labels(inside, et_label)
     return labels
 
 

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .io import MODALITIES, Case, same_grid
+from .labels import bounding_box
 
 NORMALISATIONS = ("zscore", "minmax", "minmax-crop")  # docs/data.md, "Preprocessing"
 PREPROCESSING_VERSION = 1  # raise whenever preprocess() changes its output, so training caches are rebuilt
@@ -176,14 +177,9 @@ def brain_mask(case: Case) -> np.ndarray:
 
 
 def brain_box(mask: np.ndarray, spacing_zyx: Sequence[float], margin_mm: float) -> tuple[tuple[int, int], ...]:
-    """Bounding box (start, stop) per array axis of the mask, widened by `margin_mm`, inside the array."""
-    box = []
-    for axis, spacing in enumerate(spacing_zyx):
-        others = tuple(a for a in range(mask.ndim) if a != axis)
-        present = np.flatnonzero(mask.any(axis=others))
-        margin = int(np.ceil(margin_mm / spacing - 1e-9))
-        box.append((max(0, int(present[0]) - margin), min(mask.shape[axis], int(present[-1]) + 1 + margin)))
-    return tuple(box)
+    """Bounding box (start, stop) per array axis of the (non-empty) mask, widened by `margin_mm`, inside the array."""
+    margins = [int(np.ceil(margin_mm / spacing - 1e-9)) for spacing in spacing_zyx]
+    return tuple((axis.start, axis.stop) for axis in bounding_box(mask, margins))
 
 
 def _orientation(direction: Sequence[float]) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -235,18 +231,24 @@ def _network_grid(oriented: Grid, spacing_zyx: Sequence[float] | None) -> Grid:
     return Grid(tuple(int(s) for s in size), tuple(new_spacing.tolist()), tuple(origin.tolist()), oriented.direction)
 
 
+def minmax_crop(array: np.ndarray) -> np.ndarray:
+    """The study's (x − min) / (max − min) over every voxel, as float32 (a constant array becomes 0)."""
+    out = np.asarray(array, dtype=np.float32).copy()
+    low, high = float(out.min()), float(out.max())
+    out -= np.float32(low)
+    out /= np.float32(high - low if high > low else 1.0)
+    return out
+
+
 def normalise(array: np.ndarray, mask: np.ndarray, method: str = "zscore") -> np.ndarray:
     """One modality -> float32. `zscore` and `minmax` use statistics of the brain voxels (`mask`) and set the rest
     to 0; `minmax-crop` is the study's (x − min) / (max − min) over every voxel of the crop, background included,
     so one bright voxel sets the scale."""
     if method not in NORMALISATIONS:
         raise InputError(f"unknown normalisation '{method}'", f"choose one of {', '.join(NORMALISATIONS)}")
-    out = np.asarray(array, dtype=np.float32).copy()
     if method == "minmax-crop":
-        low, high = float(out.min()), float(out.max())
-        out -= np.float32(low)
-        out /= np.float32(high - low if high > low else 1.0)
-        return out
+        return minmax_crop(array)
+    out = np.asarray(array, dtype=np.float32).copy()
     values = out[mask]
     if values.size == 0:
         return np.zeros_like(out)

@@ -120,8 +120,9 @@ class BaseCAM(ABC):
                     targets[index](logits), activation, retain_graph=position < len(live) - 1)
         return LayerGradients(activation.detach(), gradients, logits.detach(), targets)
 
+    @classmethod
     @abstractmethod
-    def combine(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    def combine(cls, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         """(B, K, d, h, w) activation and gradient -> (B, d, h, w) map before the ReLU."""
 
     def __call__(self, x: torch.Tensor, targets: Targets, methods: Mapping[str, str] | None = None) -> CAMResult:
@@ -133,12 +134,11 @@ class BaseCAM(ABC):
             raise ValueError(f"expected one case shaped (1, 4, z, y, x), got {tuple(x.shape)}")
         passed = self.layer_gradients(x, targets)
         divisor = padding_divisor(self.model)
-        combiners = {name: make_cam(method, self.model, self.layer, self.precision)
-                     for name, method in (methods or {}).items() if method != self.method}
+        combiners = {name: method_class(method).combine for name, method in (methods or {}).items()}
         maps = {}
         for target, gradient in zip(passed.targets, passed.gradients):
-            combiner = combiners.get(target.name, self)
-            layer_map = F.relu(combiner.combine(passed.activation.float(), gradient.float()))
+            combine = combiners.get(target.name, self.combine)
+            layer_map = F.relu(combine(passed.activation.float(), gradient.float()))
             maps[target.name] = to_input_grid(layer_map[:, None], x.shape[2:], divisor)[0, 0].cpu().numpy()
         return CAMResult(self.method, self.layer, maps, passed.logits, passed.targets,
                          tuple(passed.activation.shape[2:]), [target.name for target in passed.targets if target.empty])
@@ -153,8 +153,9 @@ class GradCAM(BaseCAM):
     def channel_weights(gradient: torch.Tensor) -> torch.Tensor:
         return gradient.mean(dim=SPATIAL, keepdim=True)
 
-    def combine(self, activation, gradient):
-        return (self.channel_weights(gradient) * activation).sum(dim=1)
+    @classmethod
+    def combine(cls, activation, gradient):
+        return (cls.channel_weights(gradient) * activation).sum(dim=1)
 
 
 class HiResCAM(BaseCAM):
@@ -162,7 +163,8 @@ class HiResCAM(BaseCAM):
 
     method = "hirescam"
 
-    def combine(self, activation, gradient):
+    @classmethod
+    def combine(cls, activation, gradient):
         return (gradient * activation).sum(dim=1)
 
 
@@ -178,8 +180,9 @@ class GradCAMPlusPlus(BaseCAM):
         alpha = torch.where(denominator != 0, squared / torch.where(denominator != 0, denominator, 1.0), 0.0)
         return (alpha * F.relu(gradient)).sum(dim=SPATIAL, keepdim=True)
 
-    def combine(self, activation, gradient):
-        return (self.channel_weights(activation, gradient) * activation).sum(dim=1)
+    @classmethod
+    def combine(cls, activation, gradient):
+        return (cls.channel_weights(activation, gradient) * activation).sum(dim=1)
 
 
 class LayerCAM(BaseCAM):
@@ -187,16 +190,21 @@ class LayerCAM(BaseCAM):
 
     method = "layercam"
 
-    def combine(self, activation, gradient):
+    @classmethod
+    def combine(cls, activation, gradient):
         return (F.relu(gradient) * activation).sum(dim=1)
 
 
 METHODS: dict[str, type[BaseCAM]] = {cls.method: cls for cls in (GradCAM, HiResCAM, GradCAMPlusPlus, LayerCAM)}
 
 
-def make_cam(method: str, model: nn.Module, layer: str, precision: str = "float32") -> BaseCAM:
-    """A CAM by method name (gradcam, hirescam, gradcam++, layercam); `precision` as resolved by
-    inference.resolve_precision."""
+def method_class(method: str) -> type[BaseCAM]:
+    """A CAM class by method name (gradcam, hirescam, gradcam++, layercam)."""
     if method not in METHODS:
         raise InputError(f"unknown explanation method '{method}'", f"choose from {', '.join(METHODS)}")
-    return METHODS[method](model, layer, precision)
+    return METHODS[method]
+
+
+def make_cam(method: str, model: nn.Module, layer: str, precision: str = "float32") -> BaseCAM:
+    """A CAM by method name at `layer`; `precision` as resolved by inference.resolve_precision."""
+    return method_class(method)(model, layer, precision)

@@ -109,3 +109,16 @@ def test_bundled_models_give_the_same_labels_on_a_real_case_with_either_backend(
         _, torch_labels = segment_probabilities(by_torch, geometry, loaded.info.rule)
         _, openvino_labels = segment_probabilities(by_openvino, geometry, loaded.info.rule)
         assert np.count_nonzero(torch_labels != openvino_labels) <= 1e-5 * torch_labels.size, loaded.info.id
+
+
+def test_a_segmentation_taken_from_the_grad_cam_pass_prepares_no_openvino_network(tmp_path, cache):
+    registry = tiny_registry(tmp_path / "models", ["unet"])
+    case = write_phantom(tmp_path / "case", "Phantom", shape=(28, 32, 28), seed=2)
+    models = load_models("all", "cpu", registry)
+    shared = segment_case(case, tmp_path / "shared", models, SegmentOptions(
+        precision="float32", backend="openvino", explain=("gradcam",), layer="decoder.1"))
+    assert "inference and explain unet" in shared["timings"] and "prepare unet" not in shared["timings"]
+    assert not models[0].compiled  # nothing was converted or compiled
+    with_modality = segment_case(case, tmp_path / "modality", models, SegmentOptions(
+        precision="float32", backend="openvino", explain=("gradcam", "modality"), layer="decoder.1"))
+    assert "prepare unet" in with_modality["timings"] and "float32" in models[0].compiled
