@@ -317,7 +317,7 @@ class BraTSXAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         warnings = "; ".join(result.plan.warnings)
         quality = manifest.quality_text(result.plan)
         self.ui.statusLabel.text = f"Done: {len(result.nodes())} nodes for {result.plan.case_id}." + (
-            f" {quality[0].upper()}{quality[1:]} (table: {result.trustTable.GetName()})." if quality else "") + (
+            f" {quality} (table: {result.trustTable.GetName()})." if quality else "") + (
             f" Warnings: {warnings}" if warnings else "")
         self.ui.resultsCollapsibleButton.collapsed = False
         self.onAutoAssign()

@@ -12,9 +12,8 @@ from itertools import combinations
 
 import numpy as np
 
-from .manifest import model_label
+from .manifest import REGIONS, model_label
 
-REGIONS = ("WT", "TC", "ET")  # = BraTSXAILib.labels.REGIONS
 _REGION_LABELS = {"WT": (1, 2, 3, 4), "TC": (1, 3, 4), "ET": (3, 4)}  # BraTS 2018 (ET 4) and 2023 (ET 3) labels
 
 

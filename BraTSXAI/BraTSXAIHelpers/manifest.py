@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MANIFEST_FORMAT = "brats-xai-manifest/1"
+REGIONS = ("WT", "TC", "ET")  # = BraTSXAILib.labels.REGIONS
 MODEL_LABELS = {"unet": "UNet", "resunet": "Residual UNet", "attunet": "Attention UNet",  # = models.DISPLAY_NAMES
                 "ensemble": "Ensemble"}
 OVERLAY_KINDS = ("probability", "gradcam", "attention", "uncertainty")
@@ -86,7 +87,6 @@ class NodePlan:
     metrics: dict
     warnings: tuple[str, ...]
     skipped: tuple[str, ...]  # outputs the module does not show (e.g. overview.png)
-    primary: str = ""  # the model whose result is shown first (the ensemble when several networks ran)
     quality: dict = field(default_factory=dict)  # region -> {"expected_dice": ..., "soft_dice": ...}
     modality: dict = field(default_factory=dict)  # model -> region -> sequence -> share of evidence
 
@@ -94,22 +94,22 @@ class NodePlan:
 def trust_rows(plan: NodePlan) -> list[tuple[str, tuple[float, float, float]]]:
     """Rows of the trust table: the primary result's expected Dice, then each network's share per sequence,
     one value per region (WT, TC, ET)."""
-    regions = ("WT", "TC", "ET")
     rows = []
     if plan.quality:
-        rows.append((f"expected Dice ({model_label(plan.primary)})",
-                     tuple(float(plan.quality[r]["expected_dice"]) for r in regions)))
+        primary = next((spec.model for spec in plan.segmentations if spec.primary), "")
+        rows.append((f"expected Dice ({model_label(primary)})",
+                     tuple(float(plan.quality[r]["expected_dice"]) for r in REGIONS)))
     for model, shares in plan.modality.items():
         for sequence in next(iter(shares.values()), {}):
-            rows.append((f"{model_label(model)}: {sequence} share", tuple(float(shares[r][sequence]) for r in regions)))
+            rows.append((f"{model_label(model)}: {sequence} share", tuple(float(shares[r][sequence]) for r in REGIONS)))
     return rows
 
 
 def quality_text(plan: NodePlan) -> str:
-    """`expected Dice WT 0.91, TC 0.84, ET 0.77` for the status line, or "" when it was not asked for."""
+    """`Expected Dice WT 0.91, TC 0.84, ET 0.77` for the status line, or "" when it was not asked for."""
     if not plan.quality:
         return ""
-    return "expected Dice " + ", ".join(f"{r} {plan.quality[r]['expected_dice']:.2f}" for r in ("WT", "TC", "ET"))
+    return "Expected Dice " + ", ".join(f"{r} {plan.quality[r]['expected_dice']:.2f}" for r in REGIONS)
 
 
 def model_label(model: str) -> str:
@@ -196,7 +196,6 @@ def plan_nodes(manifest_path: str | Path) -> NodePlan:
         metrics=dict(manifest.get("metrics") or {}),
         warnings=tuple(str(w) for w in manifest.get("warnings") or ()),
         skipped=tuple(skipped),
-        primary=str(manifest.get("primary", "")),
         quality=dict(manifest.get("quality") or {}),
         modality=dict(manifest.get("modality_importance") or {}),
     )
