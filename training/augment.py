@@ -41,10 +41,11 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def random_spatial(image: np.ndarray, regions: np.ndarray, rng: np.random.Generator, degrees: float,
+def random_spatial(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, degrees: float,
                    scaling: float) -> tuple[np.ndarray, np.ndarray]:
     """Rotate (each axis by up to ±`degrees`) and scale (by 1 ± `scaling`, the same on every axis) image and
-    regions together about the patch centre: linear for the image, nearest for the regions, zero outside."""
+    label channels (label maps or masks, (C, z, y, x)) together about the patch centre: linear for the image,
+    nearest for the labels, zero outside."""
     angles = np.deg2rad(rng.uniform(-degrees, degrees, size=3))
     scale = rng.uniform(1 - scaling, 1 + scaling)
     matrix = rotation_matrix(angles) / scale  # output voxel -> input voxel
@@ -52,6 +53,6 @@ def random_spatial(image: np.ndarray, regions: np.ndarray, rng: np.random.Genera
     offset = centre - matrix @ centre
     moved = np.stack([ndimage.affine_transform(channel, matrix, offset, order=1, mode="constant")
                       for channel in image]).astype(np.float32)
-    labels = np.stack([ndimage.affine_transform(channel.astype(np.uint8), matrix, offset, order=0,
-                                                mode="constant") for channel in regions]).astype(regions.dtype)
-    return moved, labels
+    moved_labels = np.stack([ndimage.affine_transform(channel.astype(np.uint8), matrix, offset, order=0,
+                                                      mode="constant") for channel in labels]).astype(labels.dtype)
+    return moved, moved_labels

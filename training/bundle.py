@@ -194,11 +194,12 @@ def explain_all(args, members: list[str], command: str) -> None:
 
 
 def bundle(args: argparse.Namespace, command: str) -> list[str]:
-    configs = {load_config(path).name: path for path in args.configs}
+    loaded = [load_config(path) for path in args.configs]
+    configs = {config.name: path for config, path in zip(loaded, args.configs)}
     args.out.mkdir(parents=True, exist_ok=True)
     if args.only:
         os.environ[REGISTRY_ENV] = str(args.models_dir / "registry.json")
-        members = [model_id(load_config(path), args.tag) for path in configs.values()]
+        members = [model_id(config, args.tag) for config in loaded]
         {"trust": trust_all, "explain": explain_all}[args.only](args, members, command)
         return members
     train_all(args, configs)

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.io import MODALITIES, CaseSource, load_case
 from BraTSXAILib.labels import labels_to_regions
-from BraTSXAILib.preprocess import brain_mask, plan_geometry
+from BraTSXAILib.preprocess import brain_mask, minmax_crop, plan_geometry
 
 from .augment import random_flip, random_intensity, random_spatial
 from .cache import CachedCase
@@ -81,9 +81,7 @@ def study_minmax(image: np.ndarray) -> np.ndarray:
     """Each channel of the study's crop as (v − min) / (max − min). Min–max normalisation is unchanged by the
     positive affine scaling the cache already applied, so this equals the study's formula on the original voxels
     of the crop (the padding's 0 is the original 0, the minimum of BraTS images)."""
-    low = image.min(axis=(1, 2, 3), keepdims=True)
-    span = image.max(axis=(1, 2, 3), keepdims=True) - low
-    return ((image - low) / np.where(span > 0, span, 1)).astype(np.float32)
+    return np.stack([minmax_crop(channel) for channel in image])
 
 
 class PatchDataset(Dataset):
@@ -137,9 +135,11 @@ class PatchDataset(Dataset):
         patch = crop(image, start, self.config.patch_size).astype(np.float32, copy=False)
         if self._study and self.config.normalisation == "minmax-crop":
             patch = study_minmax(patch)
-        regions = labels_to_regions(crop(label, start, self.config.patch_size))
-        if self.config.rotation_degrees or self.config.scaling:
-            patch, regions = random_spatial(patch, regions, rng, self.config.rotation_degrees, self.config.scaling)
+        label_patch = crop(label, start, self.config.patch_size)
+        if self.config.rotation_degrees or self.config.scaling:  # the label map moves once, not each region
+            patch, (label_patch,) = random_spatial(patch, label_patch[None], rng, self.config.rotation_degrees,
+                                                   self.config.scaling)
+        regions = labels_to_regions(label_patch)
         if self.config.flip:
             patch, regions = random_flip(patch, regions, rng)
         if self.config.intensity:

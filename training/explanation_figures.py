@@ -28,10 +28,10 @@ from BraTSXAILib import overview_draw as draw  # noqa: E402
 from BraTSXAILib.errors import InputError  # noqa: E402
 from BraTSXAILib.io import read_image  # noqa: E402
 from BraTSXAILib.labels import REGIONS, labels_to_regions  # noqa: E402
-from BraTSXAILib.outputs import atomic_write  # noqa: E402
 from BraTSXAILib.overview import NO_MAP, crossing_point  # noqa: E402
 
 from .command import run_command  # noqa: E402
+from .figures import save  # noqa: E402
 
 ET_FIGURES = {"resunet": "figure9_resunet_et.png", "attunet": "figure10_attunet_et.png"}
 GATES_FIGURE = "figure11_attunet_gates.png"
@@ -61,27 +61,31 @@ class Scene:
         self.box = draw.content_box(volume)
         self.views = draw.views(reference.GetSpacing()[::-1], self.box)
         self.label_map = draw.label_colormap(4)
+        self.backgrounds, self.outlines = self.cut(self.background), self.cut(self.et)
 
     def cut(self, volume: np.ndarray) -> list[np.ndarray]:
+        """The axial, coronal and sagittal slices of `volume` that every figure shows."""
         return draw.plane_slices(volume, self.point, self.box)
 
     def heat_cell(self, axis, plane: int, heat: np.ndarray) -> None:
-        draw.cell(axis, self.views[plane], self.cut(self.background)[plane], self.window, heat=self.cut(heat)[plane],
-                  heat_kind="gradcam", outline=self.cut(self.et)[plane])
+        """One plane's slice `heat` of a map over the background, with the ET outline."""
+        draw.cell(axis, self.views[plane], self.backgrounds[plane], self.window, heat=heat, heat_kind="gradcam",
+                  outline=self.outlines[plane])
 
 
 def et_figure(scene: Scene, folder: Path, manifest: dict, model: str, path: Path) -> Path:
     labels = _array(folder, _entry(manifest, kind="labels", model=model))
     entry = _entry(manifest, kind="gradcam", model=model, **{"class": "ET"})
+    label_slices = scene.cut(labels)
+    heat_slices = scene.cut(_array(folder, entry)) if entry else None
     figure, axes = plt.subplots(3, 2, figsize=(5.2, 7.0), facecolor="black")
     for plane, row in enumerate(axes):
-        view = scene.views[plane]
-        draw.cell(row[0], view, scene.cut(scene.background)[plane], scene.window, labels=scene.cut(labels)[plane],
-                  label_map=scene.label_map)
-        if entry is None:
-            draw.note(row[1], view, NO_MAP, scene.cut(scene.background)[plane].shape)
+        view, background = scene.views[plane], scene.backgrounds[plane]
+        draw.cell(row[0], view, background, scene.window, labels=label_slices[plane], label_map=scene.label_map)
+        if heat_slices is None:
+            draw.note(row[1], view, NO_MAP, background.shape)
         else:
-            scene.heat_cell(row[1], plane, _array(folder, entry))
+            scene.heat_cell(row[1], plane, heat_slices[plane])
         row[0].set_ylabel(PLANES[plane], color=draw.TEXT)
     axes[0][0].set_title(f"{model} labels", color=draw.TEXT, fontsize=9)
     axes[0][1].set_title(f"ET {entry['method']} at {entry['layer']}" if entry else "ET Grad-CAM", color=draw.TEXT,
@@ -97,17 +101,14 @@ def gates_figure(scene: Scene, folder: Path, manifest: dict, path: Path) -> Path
                          folder)
     figure, axes = plt.subplots(1, len(gates), figsize=(2.3 * len(gates), 2.8), facecolor="black", squeeze=False)
     for axis, entry in zip(axes[0], gates):
-        scene.heat_cell(axis, 0, _array(folder, entry))
+        scene.heat_cell(axis, 0, scene.cut(_array(folder, entry))[0])
         axis.set_title(f"attunet gate{entry['level']}", color=draw.TEXT, fontsize=9)
     return _save(figure, path)
 
 
 def _save(figure, path: Path) -> Path:
     figure.tight_layout()
-    with atomic_write(path) as temporary:
-        figure.savefig(temporary, dpi=90, facecolor="black", format="png")
-    plt.close(figure)
-    return path
+    return save(figure, path, dpi=90, bbox_inches=None, facecolor="black")
 
 
 def run(args: argparse.Namespace) -> list[Path]:

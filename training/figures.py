@@ -14,9 +14,10 @@ from BraTSXAILib.labels import REGIONS  # noqa: E402
 from BraTSXAILib.outputs import atomic_write  # noqa: E402
 
 
-def _save(figure, path: Path) -> Path:
+def save(figure, path: Path, **options) -> Path:
+    """Write the figure as a PNG, complete or not at all, and free it; `options` go to savefig."""
     with atomic_write(path) as temporary:
-        figure.savefig(temporary, dpi=120, bbox_inches="tight")
+        figure.savefig(temporary, **{"dpi": 120, "bbox_inches": "tight", **options})
     plt.close(figure)
     return path
 
@@ -40,7 +41,7 @@ def learning_curves(logs: dict[str, list[dict]], path: Path) -> Path:
             axis.set_xlabel("epoch")
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize="small")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def violins(scores: dict[str, dict[str, dict[str, list[float]]]], metric: str, path: Path) -> Path:
@@ -55,7 +56,7 @@ def violins(scores: dict[str, dict[str, dict[str, list[float]]]], metric: str, p
         _violin_panel(axis, scores[split], networks)
         axis.set_title(f"Fig. 7: {metric} per case ({split})")
     axes[0][0].set_ylabel(metric)
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def _violin_panel(axis, scores: dict[str, dict[str, list[float]]], networks: list[str]) -> None:

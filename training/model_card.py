@@ -15,7 +15,12 @@ from BraTSXAILib.outputs import atomic_write
 from .log import read_log, selected_row
 from .stats import format_mean_se
 
-BEGIN, END = "<!-- measured:begin -->", "<!-- measured:end -->"  # the default section's markers
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+BEGIN, END = markers("measured")  # the default section's markers
 CHALLENGE = "brats-scoring"  # the section of the BraTS challenge's lesion-wise scores (training/challenge.py)
 CHALLENGE_COLUMNS = ("model", "region", "Dice", "lesion-wise Dice", "found lesions' Dice", "HD95 mm",
                      "lesion-wise HD95 mm", "lesions found / missed / false")
@@ -57,9 +62,14 @@ def case_table(results: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def measured_section(evaluation: Path, models: list[str], split: str, command: str) -> str:
+def scored_rows(evaluation: Path, models: list[str], split: str) -> tuple[dict[str, list[dict]], int]:
+    """Each model's per-case rows of one split (training.evaluate's CSV files), and the number of cases."""
     results = {model: read_rows(evaluation / f"{model}_{split}.csv") for model in models}
-    cases = len(next(iter(results.values())))
+    return results, len(next(iter(results.values())))
+
+
+def measured_section(evaluation: Path, models: list[str], split: str, command: str) -> str:
+    results, cases = scored_rows(evaluation, models, split)
     lines = [BEGIN, (f"Measured on the {cases} {split} cases by `{command}` (mean ± standard error over cases; "
                      "labels made exactly as `brats-xai segment` makes them, scored on each case's own 1 mm grid)."),
              ""]
@@ -70,8 +80,7 @@ def measured_section(evaluation: Path, models: list[str], split: str, command: s
 def challenge_section(evaluation: Path, models: list[str], split: str, command: str) -> str:
     """Per model and region: our Dice and HD95 of the whole region beside the challenge's lesion-wise ones, the
     mean Dice of the found lesions alone, and the lesions found, missed and falsely predicted (summed over cases)."""
-    results = {model: read_rows(evaluation / f"{model}_{split}.csv") for model in models}
-    cases = len(next(iter(results.values())))
+    results, cases = scored_rows(evaluation, models, split)
     begin, end = markers(CHALLENGE)
     lines = [begin, (f"Scored on the {cases} {split} cases by `{command}` (mean ± standard error over cases). "
                      "Lesion-wise scores are the BraTS challenge's (package `brats-evaluation`, glioma config; "
@@ -91,7 +100,8 @@ def training_section(runs: dict[str, Path]) -> str:
     """Per network: epochs run, the kept epoch, how the run ended, hours spent and what it started from."""
     header = ("| network | epochs run | kept epoch (selection) | ended by | training hours | validation hours | "
               "started from |")
-    lines = [markers("training")[0], header, "| --- | --- | --- | --- | --- | --- | --- |"]
+    begin, end = markers("training")
+    lines = [begin, header, "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, run in runs.items():
         config = json.loads((run / "config.json").read_text())
         rows = read_log(run / "log.csv")
@@ -102,11 +112,7 @@ def training_section(runs: dict[str, Path]) -> str:
         lines.append(f"| `{name}` | {len(rows)} of at most {config['epochs']} | {weights_summary} "
                      f"({config['selection']}) | {ended} | {hours[0]:.2f} | {hours[1]:.2f} | "
                      f"{('`' + init['from'] + '` ' + init['sha256'][:12]) if init else 'random weights'} |")
-    return "\n".join(lines + [markers("training")[1]]) + "\n"
-
-
-def markers(name: str) -> tuple[str, str]:
-    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    return "\n".join(lines + [end]) + "\n"
 
 
 def write_card(card: Path, section: str, name: str = "measured") -> None:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import predict
 from BraTSXAILib.io import discover_cases, load_case
 from BraTSXAILib.labels import REGIONS, regions_to_labels
@@ -26,6 +24,7 @@ from BraTSXAILib.preprocess import preprocess
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_FORMAT, read_weights, sha256_of
 
 from .checkpoint import load_checkpoint
+from .command import run_command
 from .log import read_log, validation_dice
 
 METRICS = ("dice", "jaccard", "hd95")
@@ -144,12 +143,7 @@ def publish(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        publish(parse_args(argv))
-    except InputError as error:
-        print(error.one_line(), file=sys.stderr)
-        return 2
-    return 0
+    return run_command(parse_args(argv), publish, lambda entry: 0)
 
 
 if __name__ == "__main__":

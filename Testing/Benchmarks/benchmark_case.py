@@ -46,9 +46,16 @@ def run_segment(case: Path, out: Path, arguments: list[str]) -> tuple[float, flo
     return wall, int(peak_file.read_text()) / 1024, json.loads((out / "manifest.json").read_text())
 
 
+def brats_sized_phantom(folder: Path) -> Path:
+    """A synthetic case of BraTS size (240×240×155 at 1 mm), for machines without real cases."""
+    from BraTSXAILib.phantom import write_phantom
+
+    return write_phantom(folder, "BraTS-sized", shape=(155, 240, 240), spacing=(1.0, 1.0, 1.0))
+
+
 def basic_unet_seconds(case: Path, repeats: int = 3) -> float:
     """Median float32 PyTorch forward seconds of MONAI's BasicUNet (features w, 2w, 4w, 8w, 8w, w)."""
-    from monai.networks.nets import BasicUNet
+    from benchmark_inference import PEER, build_network  # this folder is on sys.path when the script runs
 
     from BraTSXAILib.inference import predict
     from BraTSXAILib.io import load_case
@@ -57,10 +64,7 @@ def basic_unet_seconds(case: Path, repeats: int = 3) -> float:
 
     info = load_models("unet", "cpu")[0].info
     array, _ = preprocess(load_case(case), info.spacing, info.normalisation)
-    width = info.width
-    model = BasicUNet(spatial_dims=3, in_channels=4, out_channels=3,
-                      features=(width, 2 * width, 4 * width, 8 * width, 8 * width, width))
-    model.width = width  # what predict() reads to plan memory
+    model = build_network(PEER, info.width)
     seconds = []
     for _ in range(repeats + 1):
         started = time.perf_counter()
@@ -75,11 +79,7 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="passed to segment (default auto)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        case = args.case
-        if case is None:
-            from BraTSXAILib.phantom import write_phantom
-
-            case = write_phantom(Path(scratch) / "in", "BraTS-sized", shape=(155, 240, 240), spacing=(1.0, 1.0, 1.0))
+        case = args.case or brats_sized_phantom(Path(scratch) / "in")
         peer = basic_unet_seconds(case)
         print(f"case {case.name}, backend {args.backend}; BasicUNet float32 PyTorch forward: {peer:.3f} s")
         for job, arguments in JOBS.items():

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+from benchmark_case import brats_sized_phantom  # this folder is on sys.path when the script runs
 
 from BraTSXAILib.inference import predict, resolve_precision
 from BraTSXAILib.io import load_case
@@ -55,12 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     precision = resolve_precision(args.precision, device)
     backend = resolve_backend(args.backend, device)
     with tempfile.TemporaryDirectory() as scratch:
-        folder = args.case
-        if folder is None:
-            from BraTSXAILib.phantom import write_phantom
-
-            folder = write_phantom(Path(scratch) / "in", "BraTS-sized", shape=(155, 240, 240), spacing=(1.0, 1.0, 1.0))
-        case = load_case(folder)
+        case = load_case(args.case or brats_sized_phantom(Path(scratch) / "in"))
         print(f"case {case.case_id}, inference backend {backend}, precision {precision}, "
               f"{torch.get_num_threads()} threads, median of {args.repeats}")
         print(f"  {'network':10s} {'inference pass':>15s} {'inference stage':>16s} {'explanation stage':>18s}"

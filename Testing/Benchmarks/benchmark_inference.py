@@ -37,7 +37,8 @@ def _proc_status_kib(field: str) -> int:
     raise KeyError(field)
 
 
-def _build(network: str, width: int):
+def build_network(network: str, width: int):
+    """One of our networks, or the peer (MONAI's BasicUNet with features w, 2w, 4w, 8w, 8w, w)."""
     if network == PEER:
         from monai.networks.nets import BasicUNet
 
@@ -70,7 +71,7 @@ def measure(network: str, backend: str, precision: str, shape: tuple[int, ...], 
     from BraTSXAILib.inference import predict
 
     torch.manual_seed(0)
-    model = _build(network, width).eval()
+    model = build_network(network, width).eval()
     array = np.random.default_rng(0).standard_normal((4, *shape)).astype(np.float32)
     on_cuda = device == "cuda"
     if on_cuda:
