@@ -2,8 +2,10 @@
 
 All methods share one piece of machinery (`BaseCAM.layer_gradients`): ONE forward pass in which a forward hook
 makes the chosen layer's output a fresh leaf of the autograd graph, then `torch.autograd.grad` of each class
-target with respect to that activation only. Parameters are frozen for the duration (no parameter gradients),
-nothing before the layer is recorded for backward, the graph is kept between classes and freed after the last.
+target with respect to that activation only. Classes explained at different layers share the pass too: the first
+of their layers to run becomes the leaf, the later ones are read inside the graph. Parameters are frozen for the
+duration (no parameter gradients), nothing before the first layer is recorded for backward, the graph is kept
+between classes and freed after the last.
 The pass may run in bf16 autocast (CPUs with native bf16, CUDA): 1.8–2.4× faster on a real case, maps correlating
 0.996–0.99999 with float32 ones (docs/explanations.md, "Cost"); activations and gradients are combined in float32.
 A method only says how activation A and gradient G (both (B, K, d, h, w)) combine into a map; every map is
@@ -46,31 +48,36 @@ def frozen_parameters(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def graph_starts_at(module: nn.Module) -> Iterator[list[torch.Tensor]]:
-    """Replace `module`'s output by a detached leaf that requires grad; yield the list that receives it."""
-    captured: list[torch.Tensor] = []
+def graph_starts_at(modules: Sequence[nn.Module]) -> Iterator[dict[nn.Module, torch.Tensor]]:
+    """Yield the dict that receives each module's output in the next forward pass. The first of them to run (and
+    any other not downstream of it) is replaced by a detached leaf that requires grad, so that the graph starts
+    there; an output already in the graph is kept as it is, so gradients w.r.t. it flow on to earlier layers."""
+    captured: dict[nn.Module, torch.Tensor] = {}
 
     def hook(module, inputs, output):
-        if captured:
+        if module in captured:
             raise ValueError("the chosen layer runs more than once per forward pass; choose another layer")
         if not isinstance(output, torch.Tensor) or output.ndim != 5:
             raise ValueError("the chosen layer does not output a (B, C, z, y, x) feature map")
-        leaf = output.detach().requires_grad_()
-        captured.append(leaf)
-        return leaf
+        if output.requires_grad:
+            captured[module] = output
+            return None
+        captured[module] = output.detach().requires_grad_()
+        return captured[module]
 
-    handle = module.register_forward_hook(hook)
+    handles = [module.register_forward_hook(hook) for module in dict.fromkeys(modules)]
     try:
         yield captured
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
 
 
 @dataclass
 class LayerGradients:
-    """One forward pass: the layer's activation, the gradient of each target w.r.t. it, and the logits."""
+    """One forward pass: per target its layer's activation and the target's gradient w.r.t. it, and the logits."""
 
-    activation: torch.Tensor
+    activations: list[torch.Tensor]
     gradients: list[torch.Tensor]
     logits: torch.Tensor
     targets: list[RegionTarget]
@@ -81,11 +88,10 @@ class CAMResult:
     """Raw maps (float32 (z, y, x) on the network's input grid, ≥ 0) per class, with what describes them."""
 
     method: str
-    layer: str
+    layers: dict[str, str]  # class -> the module name its map was taken at
     maps: dict[str, np.ndarray]
     logits: torch.Tensor
     targets: list[RegionTarget]
-    layer_shape: tuple[int, ...]
     empty_targets: list[str] = field(default_factory=list)
 
 
@@ -98,50 +104,57 @@ class BaseCAM(ABC):
         self.model, self.precision = model, precision
         self.layer, self.module = resolve_layer(model, layer)
 
-    def layer_gradients(self, x: torch.Tensor, targets: Targets) -> LayerGradients:
+    def layer_gradients(self, x: torch.Tensor, targets: Targets,
+                        layers: Mapping[str, str] | None = None) -> LayerGradients:
         """The one forward pass and one gradient per target (zeros for a target with an empty voxel set).
 
         `targets` may be a function of the logits (e.g. the predicted regions), evaluated inside the same pass.
+        `layers` may name another layer for some targets (by name); they still share the pass.
         """
         if x.is_inference():
             x = x.clone()
+        modules = {name: resolve_layer(self.model, layer)[1] for name, layer in (layers or {}).items()}
         with torch.inference_mode(False), torch.enable_grad(), frozen_parameters(self.model), \
-                graph_starts_at(self.module) as captured:
+                graph_starts_at([self.module, *modules.values()]) as captured:
             with autocast(x.device, self.precision):
                 logits = self.model(x).float()
-            activation = captured[0]
             if callable(targets):
                 targets = targets(logits.detach())
             targets = list(targets)
+            activations = [captured[modules.get(target.name, self.module)] for target in targets]
             live = [i for i, target in enumerate(targets) if not target.empty]
-            gradients = [torch.zeros_like(activation) for _ in targets]
+            gradients = [torch.zeros_like(activation) for activation in activations]
             for position, index in enumerate(live):
                 (gradients[index],) = torch.autograd.grad(
-                    targets[index](logits), activation, retain_graph=position < len(live) - 1)
-        return LayerGradients(activation.detach(), gradients, logits.detach(), targets)
+                    targets[index](logits), activations[index], retain_graph=position < len(live) - 1)
+        return LayerGradients([activation.detach() for activation in activations], gradients, logits.detach(),
+                              targets)
 
     @classmethod
     @abstractmethod
     def combine(cls, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
         """(B, K, d, h, w) activation and gradient -> (B, d, h, w) map before the ReLU."""
 
-    def __call__(self, x: torch.Tensor, targets: Targets, methods: Mapping[str, str] | None = None) -> CAMResult:
+    def __call__(self, x: torch.Tensor, targets: Targets, methods: Mapping[str, str] | None = None,
+                 layers: Mapping[str, str] | None = None) -> CAMResult:
         """Maps for all targets from one forward pass, upsampled trilinearly onto the input grid of `x`.
 
-        `methods` may name another method of the same layer for some targets (by name): they share the pass,
-        since every method combines the same activation and gradient."""
+        `methods` may name another method and `layers` another layer for some targets (by name): they share the
+        pass, since every method combines an activation and its gradient."""
         if x.ndim != 5 or x.shape[0] != 1:
             raise ValueError(f"expected one case shaped (1, 4, z, y, x), got {tuple(x.shape)}")
-        passed = self.layer_gradients(x, targets)
+        passed = self.layer_gradients(x, targets, layers)
         divisor = padding_divisor(self.model)
         combiners = {name: method_class(method).combine for name, method in (methods or {}).items()}
+        names = {name: resolve_layer(self.model, layer)[0] for name, layer in (layers or {}).items()}
         maps = {}
-        for target, gradient in zip(passed.targets, passed.gradients):
+        for target, activation, gradient in zip(passed.targets, passed.activations, passed.gradients):
             combine = combiners.get(target.name, self.combine)
-            layer_map = F.relu(combine(passed.activation.float(), gradient.float()))
+            layer_map = F.relu(combine(activation.float(), gradient.float()))
             maps[target.name] = to_input_grid(layer_map[:, None], x.shape[2:], divisor)[0, 0].cpu().numpy()
-        return CAMResult(self.method, self.layer, maps, passed.logits, passed.targets,
-                         tuple(passed.activation.shape[2:]), [target.name for target in passed.targets if target.empty])
+        return CAMResult(self.method, {target.name: names.get(target.name, self.layer) for target in passed.targets},
+                         maps, passed.logits, passed.targets,
+                         [target.name for target in passed.targets if target.empty])
 
 
 class GradCAM(BaseCAM):

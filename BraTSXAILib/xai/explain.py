@@ -40,23 +40,24 @@ def brain_voxels(x: torch.Tensor) -> np.ndarray:
 
 
 def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = REGIONS,
-                    method: str | Mapping[str, str] = "gradcam", layer: str = DEFAULT_LAYER,
+                    method: str | Mapping[str, str] = "gradcam", layer: str | Mapping[str, str] = DEFAULT_LAYER,
                     masks: Mapping[str, np.ndarray] | None = None, rule: LabelRule | None = None,
                     spacing: Sequence[float] = (1.0, 1.0, 1.0), precision: str = "float32",
                     ) -> tuple[list[Explanation], list[str], torch.Tensor]:
     """One map per class from one forward pass; targets are the regions predicted under `rule` (as the label map
-    is written, on voxels of `spacing` mm) unless `masks` are given. `method` is one for every class, or one per
-    class (all at `layer`, still one pass), run in `precision` (a resolved one: float32, bf16, float16).
+    is written, on voxels of `spacing` mm) unless `masks` are given. `method` and `layer` are one for every class,
+    or one per class (still one pass), run in `precision` (a resolved one: float32, bf16, float16).
 
     Also returns the pass's logits (1, 3, z, y, x), so that a caller can segment from the same pass.
     """
     methods = dict(method) if isinstance(method, Mapping) else {name: method for name in classes}
-    cam = make_cam(methods[classes[0]], model, layer, precision)
+    layers = dict(layer) if isinstance(layer, Mapping) else {name: layer for name in classes}
+    cam = make_cam(methods[classes[0]], model, layers[classes[0]], precision)
     if masks is None:
         targets = lambda logits: make_targets(classes, predicted_masks(logits, rule, spacing), x.device)  # noqa: E731
     else:
         targets = make_targets(classes, masks, x.device, voxel_set="truth")
-    result = cam(x, targets, methods)
+    result = cam(x, targets, methods, layers)
     brain = brain_voxels(x)
     explanations, warnings = [], []
     for target in result.targets:
@@ -64,7 +65,7 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
         shown = display_map(raw)
         score = float("nan") if shown.empty else triviality(raw, target.logit_map(result.logits)[0].cpu().numpy(),
                                                              brain)
-        what = f"{target.name} {methods[target.name]} at {cam.layer}"
+        what = f"{target.name} {methods[target.name]} at {result.layers[target.name]}"
         if target.empty:
             warnings.append(f"{what}: the {target.voxel_set} {CLASS_NAMES[target.name]} region is empty, "
                             "so the map is blank")
@@ -74,7 +75,8 @@ def explain_gradcam(model: nn.Module, x: torch.Tensor, classes: Sequence[str] = 
             warnings.append(f"{what}: correlates {score:.2f} with the logit map, so it shows the prediction, "
                             "not why; try a deeper layer (--layer decoder.2 or bottleneck) or --method hirescam")
         explanations.append(Explanation("gradcam", target.name, shown.values, {
-            "kind": "gradcam", "class": target.name, "method": methods[target.name], "layer": cam.layer,
+            "kind": "gradcam", "class": target.name, "method": methods[target.name],
+            "layer": result.layers[target.name],
             "voxel_set": target.voxel_set, "voxels": int(target.mask.sum()), "range": [0.0, 1.0],
             "raw_range": list(shown.raw_range),
             "colormap": COLORMAP, "empty": shown.empty, "triviality": None if np.isnan(score) else score,

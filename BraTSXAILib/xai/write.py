@@ -35,20 +35,19 @@ def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, arc
 
 
 def gradcam_plan(defaults: Mapping[str, dict], layer: str | None, method: str | None,
-                 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Regions grouped by layer with each one's method (one Grad-CAM pass per layer: methods combine the same
-    activation and gradients), and the regions with no faithful map. A user's `layer`/`method` overrides the
-    defaults for every region (and also asks for the `none` ones)."""
-    groups: dict[str, dict[str, str]] = {}
-    missing = {}
+                 ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Each region's layer and method (all regions share one Grad-CAM pass, whatever their layers), and the
+    regions with no faithful map. A user's `layer`/`method` overrides the defaults for every region (and also asks
+    for the `none` ones)."""
+    layers, methods, missing = {}, {}, {}
     for region in REGIONS:
         default = defaults.get(region, {})
         if "none" in default and layer is None and method is None:
             missing[region] = default["none"]
             continue
-        chosen = layer or default.get("layer", DEFAULT_LAYER)
-        groups.setdefault(chosen, {})[region] = method or default.get("method", "gradcam")
-    return groups, missing
+        layers[region] = layer or default.get("layer", DEFAULT_LAYER)
+        methods[region] = method or default.get("method", "gradcam")
+    return layers, methods, missing
 
 
 def write_explanations(writer, architecture: str, network: nn.Module, array: np.ndarray, geometry: Geometry,
@@ -71,13 +70,13 @@ def write_explanations(writer, architecture: str, network: nn.Module, array: np.
     warnings: list[str] = []
     explained, logits = False, None
     if "gradcam" in kinds:
-        groups, missing = gradcam_plan(defaults or {}, layer, method)
+        layers, methods, missing = gradcam_plan(defaults or {}, layer, method)
         warnings += [f"{architecture}: no faithful {region} Grad-CAM map: {why} (--layer/--method ask for one anyway)"
                      for region, why in missing.items()]
-        for chosen_layer, methods in groups.items():
+        if methods:
             report(f"Grad-CAM {', '.join(methods)} ({architecture})")
-            explanations, found, logits = explain_gradcam(network, x, list(methods), methods, chosen_layer,
-                                                          rule=rule, spacing=geometry.network.spacing[::-1],
+            explanations, found, logits = explain_gradcam(network, x, list(methods), methods, layers, rule=rule,
+                                                          spacing=geometry.network.spacing[::-1],
                                                           precision=precision)
             warnings += [f"{architecture}: {warning}" for warning in found]
             for explanation in explanations:

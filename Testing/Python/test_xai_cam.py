@@ -49,7 +49,7 @@ def test_gradcam_weights_equal_finite_differences():
     cam = GradCAM(model, "decoder.2")
     passed = cam.layer_gradients(x, [target])
     weights = GradCAM.channel_weights(passed.gradients[0]).flatten()
-    voxels = passed.activation[0, 0].numel()
+    voxels = passed.activations[0][0, 0].numel()
     _, module = resolve_layer(model, "decoder.2")
     epsilon = 1e-4
     for channel in (0, 5, 11):
@@ -162,6 +162,29 @@ def test_methods_at_one_layer_share_one_pass_and_give_each_methods_own_map(monke
         assert explanation.fields["method"] == methods[explanation.key] == expected.fields["method"]
         np.testing.assert_allclose(explanation.values, expected.values, atol=1e-6)
     assert not np.allclose(together[0].values, together[1].values)  # the methods do differ here
+
+
+@pytest.mark.parametrize("architecture", ["unet", "resunet"])
+def test_regions_at_different_layers_share_one_forward_pass_and_keep_each_layers_map(architecture, monkeypatch):
+    """The later layer is read inside the graph that starts at the earlier one: its gradients, and the earlier
+    layer's (which flow through it), equal those of a pass of each layer alone."""
+    from BraTSXAILib.xai.explain import explain_gradcam
+
+    torch.manual_seed(2)
+    model = build_model(architecture, 8).eval()
+    x = torch.randn(1, 4, 32, 32, 32)
+    layers = {"WT": "decoder.1", "TC": "decoder.0.conv", "ET": "decoder.2"}
+    methods = {"WT": "gradcam", "TC": "layercam", "ET": "gradcam"}
+    alone = {region: explain_gradcam(model, x, [region], methods[region], layers[region])[0][0] for region in layers}
+    forwards = []
+    model.register_forward_hook(lambda *args: forwards.append(1))
+    together, _, _ = explain_gradcam(model, x, list(layers), methods, layers)
+    assert len(forwards) == 1
+    for explanation in together:
+        expected = alone[explanation.key]
+        assert explanation.fields["layer"] == expected.fields["layer"] != ""
+        np.testing.assert_allclose(explanation.values, expected.values, atol=1e-5)
+    assert len({explanation.fields["layer"] for explanation in together}) == 3
 
 
 @pytest.mark.parametrize("architecture", ["unet", "resunet", "attunet"])
