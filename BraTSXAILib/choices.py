@@ -2,6 +2,7 @@
 subcommand's `--help` answer at once (torch, MONAI and OpenVINO are imported only by the commands that run).
 The modules that use these values import them from here."""
 
+ARCHITECTURES = ("unet", "resunet", "attunet")  # the three networks, as --model names them
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "bf16")
 BACKENDS = ("auto", "torch", "openvino")

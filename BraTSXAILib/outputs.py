@@ -49,22 +49,27 @@ def write_image(image: sitk.Image, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_unit_map(values: np.ndarray, grid, path: str | Path) -> Path:
-    """A map of values in [0, 1] as NIfTI uint8 with `scl_slope` 1/255: readers that honour the slope (ITK, hence
-    Slicer and ITK-SNAP; nibabel) get float values in [0, 1] back, within 1/510, from a file 10–50× smaller than
-    float32 that is written ~10× faster. SimpleITK writes the file (so the geometry is exactly its own); it cannot
-    set the slope, so the two header fields are set at their NIfTI-1 offsets before compression. `values` (z, y, x)
-    lie on `grid` (a `preprocess.Grid`); they are zero outside the brain box, often far more, and only the box of
-    non-zero values is quantised."""
+def unit_steps(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] as uint8 steps of 1/255; only the box of non-zero values is quantised (maps are zero
+    outside the brain box, often far more)."""
     quantised = np.zeros(values.shape, dtype=np.uint8)
     box = bounding_box(values > 0)
     if box is not None:
         quantised[box] = np.rint(np.clip(values[box], 0.0, 1.0) * UNIT_STEPS)
-    steps = grid.image(quantised)
+    return quantised
+
+
+def write_unit_steps(steps: np.ndarray, grid, path: str | Path) -> Path:
+    """`unit_steps` (z, y, x) on `grid` (a `preprocess.Grid`) as NIfTI uint8 with `scl_slope` 1/255: readers that
+    honour the slope (ITK, hence Slicer and ITK-SNAP; nibabel) get float values in [0, 1] back, within 1/510, from
+    a file 10–50× smaller than float32 that is written ~10× faster. SimpleITK writes the file (so the geometry is
+    exactly its own); it cannot set the slope, so the two header fields are set at their NIfTI-1 offsets before
+    compression."""
+    image = grid.image(steps)
     with atomic_write(path) as temporary:
         plain = temporary.with_name(temporary.name.removesuffix(".gz"))
         try:
-            sitk.WriteImage(steps, str(plain), useCompression=False)
+            sitk.WriteImage(image, str(plain), useCompression=False)
             data = bytearray(plain.read_bytes())
         finally:
             plain.unlink(missing_ok=True)
@@ -72,6 +77,11 @@ def write_unit_map(values: np.ndarray, grid, path: str | Path) -> Path:
         struct.pack_into(order + "ff", data, SCALING_OFFSET, 1.0 / UNIT_STEPS, 0.0)
         temporary.write_bytes(gzip.compress(data, compresslevel=1) if str(path).endswith(".gz") else data)
     return Path(path)
+
+
+def write_unit_map(values: np.ndarray, grid, path: str | Path) -> Path:
+    """A map of values (z, y, x) in [0, 1] on `grid`, written as `write_unit_steps`."""
+    return write_unit_steps(unit_steps(values), grid, path)
 
 
 def write_json(data: dict, path: str | Path) -> Path:

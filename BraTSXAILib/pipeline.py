@@ -4,6 +4,9 @@ Everything that can be wrong with the input (models, options, images, output fol
 first file is written. Outputs land on the reference modality's grid; each file is written atomically, and
 `manifest.json` last, so a folder with a manifest is complete. If a run fails half-way, the files it wrote are
 removed again and no manifest is left behind (an older manifest is removed before the first new file is written).
+
+A job that needs no gradients, on a CPU, with models whose OpenVINO conversion is cached, never imports torch
+(1.5–2.5 s): the explanation code and the PyTorch networks are imported when a job first needs them.
 """
 from __future__ import annotations
 
@@ -15,21 +18,21 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
-import torch
-from torch import nn
 
 from . import __version__
-from .choices import DEFAULT_FLIPS
+from .choices import CAM_METHODS, DEFAULT_FLIPS
 from .errors import InputError
-from .inference import check_threshold, one_float32_pass, predict, resolve_device, resolve_precision
+from .inference import check_threshold, device_type, one_float32_pass, predict, resolve_precision
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
-from .openvino_backend import CompiledNetwork, resolve_backend
+from .openvino_backend import CompiledNetwork, cache_key, cached_header, compile_network, resolve_backend
 from .plausibility import input_warnings
 from .postprocess import (
     LabelRule,
@@ -39,12 +42,12 @@ from .postprocess import (
 )
 from .preprocess import Geometry, preprocess
 from .uncertainty import FLIP_AXES, Members, flip_passes, quality_warnings
-from .weights import ModelInfo, ensemble_entry, load_model, resolve_models
-from .writer import MANIFEST, OutputWriter, write_segmentation, write_uncertainty
-from .xai.cam import METHODS
-from .xai.layers import resolve_layer
-from .xai.modality import modality_importance, no_evidence_warnings
-from .xai.write import CHANNEL_WEIGHTS_KIND, explanation_name, write_explanations
+from .weights import ModelInfo, ensemble_entry, load_model, model_info, registry_file, resolve_models
+from .writer import (CHANNEL_WEIGHTS_KIND, MANIFEST, OutputWriter, explanation_name, write_segmentation,
+                     write_uncertainty)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MANIFEST_FORMAT = "brats-xai-manifest/1"
 EXPLANATIONS = ("gradcam", "attention", "attention-softmax", "uncertainty", "modality")  # see docs/cli.md
@@ -82,29 +85,58 @@ class SegmentOptions:
         unknown = [method for method in self.explain if method not in EXPLANATIONS]
         if unknown:
             raise InputError(f"unknown explanation {', '.join(unknown)}", f"choose from {', '.join(EXPLANATIONS)}")
-        if self.method is not None and self.method not in METHODS:
-            raise InputError(f"unknown Grad-CAM method {self.method!r}", f"choose from {', '.join(METHODS)}")
+        if self.method is not None and self.method not in CAM_METHODS:
+            raise InputError(f"unknown Grad-CAM method {self.method!r}", f"choose from {', '.join(CAM_METHODS)}")
         if not (isinstance(self.flips, int) and 0 <= self.flips <= len(FLIP_AXES)):
             raise InputError(f"{self.flips} flips asked for", f"give 0 to {len(FLIP_AXES)} test-time flips")
 
 
 @dataclass
 class LoadedModel:
-    network: nn.Module
     info: ModelInfo
+    device: str = "cpu"
+    torch_network: nn.Module | None = None  # None until first needed, for a model found in OpenVINO's cache
     compiled: dict[str, CompiledNetwork] = field(default_factory=dict)  # OpenVINO, per precision, made once
+
+    @property
+    def network(self) -> nn.Module:
+        """The PyTorch network (Grad-CAM, attention, the torch backend, a first conversion), loaded on first use."""
+        if self.torch_network is None:
+            selector = self.info.id if self.info.registry is not None else self.info.path
+            self.torch_network = load_model(selector, self.device, self.info.registry)[0]
+        return self.torch_network
 
     def openvino(self, precision: str) -> CompiledNetwork:
         """The network compiled by OpenVINO for `precision`, made on first use and kept for later cases."""
         if precision not in self.compiled:
-            self.compiled[precision] = CompiledNetwork(self.network, self.info.sha256, precision)
+            info = self.info
+            self.compiled[precision] = compile_network(cache_key(info.sha256, info.architecture, info.width),
+                                                       precision, info.width, lambda: self.network, info.header())
         return self.compiled[precision]
+
+
+def _from_openvino_cache(name: str, registry: str | Path | None) -> LoadedModel | None:
+    """A registry model whose file matches its sha256 and whose conversion is cached: described by the header
+    recorded there, its PyTorch network left unloaded."""
+    found = registry_file(name, registry)
+    if found is None:
+        return None
+    entry, path = found
+    header = cached_header(cache_key(entry.sha256, entry.architecture, entry.width))
+    return LoadedModel(model_info(entry, path, header, registry)) if header else None
 
 
 def load_models(selector: str, device: str = "auto", registry: str | Path | None = None) -> list[LoadedModel]:
     """Every model `--model` names, loaded and checked, before any case is touched."""
-    target = resolve_device(device)
-    return [LoadedModel(*load_model(name, target, registry)) for name in resolve_models(selector, registry)]
+    target = device_type(device)
+    models = []
+    for name in resolve_models(selector, registry):
+        cached = _from_openvino_cache(name, registry) if target == "cpu" else None
+        if cached is None:
+            network, info = load_model(name, target, registry)
+            cached = LoadedModel(info, target, network)
+        models.append(cached)
+    return models
 
 
 def check_output_folder(folder: Path) -> None:
@@ -142,7 +174,7 @@ def _grid(image: sitk.Image) -> dict:
 
 
 def _versions() -> dict:
-    return {"brats_xai": __version__, "torch": torch.__version__, "SimpleITK": sitk.Version_VersionString(),
+    return {"brats_xai": __version__, "torch": metadata.version("torch"), "SimpleITK": sitk.Version_VersionString(),
             "python": platform.python_version()}
 
 
@@ -178,6 +210,7 @@ def _missing_explanations(options: SegmentOptions, entries: list[dict], models: 
 
 def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.ndarray | None,
               options: SegmentOptions, importance: dict) -> None:
+    writer.flush()  # the overview reads the heat maps back from their files
     images = {m: sitk.GetArrayFromImage(case.images[m]) for m in ("flair", "t1ce")}
     shown = ({"truth": truth} if truth is not None else {}) | segmentations
     heatmaps = {entry["path"].split(".")[0]: sitk.GetArrayFromImage(sitk.ReadImage(str(writer.folder / entry["path"])))
@@ -196,12 +229,14 @@ def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: S
     options = options or SegmentOptions()
     options.check()
     if options.layer and "gradcam" in options.explain:
+        from .xai.layers import resolve_layer
+
         for loaded in models:  # an unknown layer is refused before anything is written
             resolve_layer(loaded.network, options.layer)
     out_dir = Path(out_dir).expanduser()
     check_output_folder(out_dir)
     report = progress or (lambda fraction, stage: None)
-    device = resolve_device(options.device)
+    device = device_type(options.device)
     backend = resolve_backend(options.backend, device)
     timings: dict[str, float] = {}
     report(0.0, "Loading case")
@@ -216,7 +251,7 @@ def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: S
 
 
 def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedModel], options: SegmentOptions,
-                    device: torch.device, backend: str, timings: dict, report: Progress) -> dict:
+                    device: str, backend: str, timings: dict, report: Progress) -> dict:
     truth = sitk.GetArrayFromImage(case.label) if case.label is not None else None
     spacing = case.reference_image.GetSpacing()[::-1]
     prepared: dict[tuple, tuple[np.ndarray, Geometry]] = {}
@@ -227,6 +262,10 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
     members, importance = Members(), {}  # the networks' probabilities on the reference grid; modality shares
     maps = [kind for kind in options.explain if kind in MAP_EXPLANATIONS]
     precision = resolve_precision(options.precision, device)  # of every pass, explanations included
+    if maps:
+        from .xai.write import write_explanations  # torch: imported by the jobs that explain
+    if "modality" in options.explain:
+        from .xai.modality import modality_importance, no_evidence_warnings
     for index, loaded in enumerate(models):
         info, start = loaded.info, 0.05 + index * share
         architecture = info.architecture
@@ -262,7 +301,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
             if logits is None:  # no region had a faithful map to explain: no pass to share
                 probabilities = predict(runner(), array, device, options.precision, sliding_window=False)
             else:
-                probabilities = torch.sigmoid(logits.float())[0].cpu().numpy()
+                probabilities = logits.float().sigmoid()[0].cpu().numpy()
         else:
             network, stage = runner(), f"Inference ({architecture})"
             report(start, stage)
@@ -346,6 +385,8 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
         "warnings": warnings + _missing_explanations(options, writer.entries, models),
         "versions": _versions(),
     }
+    with _timed(manifest["timings"], "finish writing"):
+        writer.flush()
     writer.manifest(manifest)
     report(1.0, "Done")
     return manifest

@@ -6,7 +6,8 @@ to a weights file. A registry entry's file is looked for beside the registry (`R
 one, or `<prefix>/share/brats-xai/Models/` after a wheel install; env `BRATSXAI_REGISTRY` names another registry)
 and then in the user cache folder (env `BRATSXAI_MODELS`, else `~/.cache/brats-xai/models`). Their sha256 must
 match the registry before they are opened, and they are always opened with `torch.load(weights_only=True)`, so a
-file can hold tensors, never code.
+file can hold tensors, never code. torch is imported only to open or save a file: a model run from OpenVINO's
+cache is described by the header recorded there (`model_info`) once its file's sha256 matches the registry.
 """
 from __future__ import annotations
 
@@ -16,18 +17,22 @@ import site
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import torch
-
+from .choices import ARCHITECTURES
 from .errors import InputError
-from .models import ARCHITECTURES, build_model
 from .outputs import atomic_write, read_json
 from .postprocess import LabelRule
 from .preprocess import NORMALISATIONS
 
 REGISTRY_FORMAT = "brats-xai-registry/1"
 SOURCE_MODELS = Path(__file__).resolve().parents[1] / "Resources" / "Models"  # checkout, editable install, Slicer
+HEADER_FIELDS = ("architecture", "width", "spacing", "normalisation", "patch_size")  # what describes a network
+
+if TYPE_CHECKING:
+    import torch
+
 INSTALLED_MODELS = Path("share") / "brats-xai" / "Models"  # under the install prefix, where a wheel puts them
 
 
@@ -91,6 +96,12 @@ class ModelInfo:
     def manifest_entry(self) -> dict:
         return {"id": self.id, "sha256": self.sha256, "architecture": self.architecture, "width": self.width,
                 "labels": self.rule.to_dict()}
+
+    def header(self) -> dict:
+        """The weights file's description of the network (HEADER_FIELDS), as saved in it."""
+        return {"architecture": self.architecture, "width": self.width,
+                "spacing": list(self.spacing) if self.spacing else None, "normalisation": self.normalisation,
+                "patch_size": list(self.patch_size) if self.patch_size else None}
 
 
 def registry_path() -> Path:
@@ -259,6 +270,8 @@ def read_weights(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError("the weights file does not exist", "check the path given to --model", path)
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a damaged or foreign file
@@ -289,61 +302,81 @@ def read_weights(path: str | Path) -> dict:
     return payload
 
 
-def load_model(
-    id_or_path: str | Path, device: str | torch.device = "cpu", registry: str | Path | None = None
-) -> tuple[torch.nn.Module, ModelInfo]:
-    """Build the network a registry id or weights file describes, load its weights and put it in eval mode."""
-    selector = str(id_or_path)
-    entry = None
+def registry_file(selector: str, registry: str | Path | None = None) -> tuple[RegistryEntry, Path] | None:
+    """The registry entry `selector` names and its file, checked against the entry's sha256 (without opening it);
+    None when `selector` is a path."""
     if _looks_like_path(selector):
-        path = Path(selector).expanduser()
-    else:
-        entry = next((e for e in load_registry(registry) if e.id == selector), None)
-        if entry is None:
-            raise InputError(f"unknown model {selector!r}", "`brats-xai models` lists the registry's ids")
-        path = _checked_file(entry)
-    payload = read_weights(path)
-    if entry is not None and (payload["architecture"], int(payload["width"])) != (entry.architecture, entry.width):
+        return None
+    entry = next((e for e in load_registry(registry) if e.id == selector), None)
+    if entry is None:
+        raise InputError(f"unknown model {selector!r}", "`brats-xai models` lists the registry's ids")
+    return entry, _checked_file(entry)
+
+
+def _check_header(entry: RegistryEntry | None, header: dict, path: Path) -> None:
+    """The weights file must describe the network its registry entry says."""
+    if entry is None:
+        return
+    if (header["architecture"], int(header["width"])) != (entry.architecture, entry.width):
         raise InputError(
-            f"the weights file holds a {payload['architecture']} of width {payload['width']}, "
+            f"the weights file holds a {header['architecture']} of width {header['width']}, "
             f"the registry says {entry.architecture} of width {entry.width}",
             "fix the registry entry",
             path,
         )
-    model = build_model(payload["architecture"], int(payload["width"]))
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as error:
-        raise InputError(
-            f"the weights do not fit architecture {payload['architecture']} (width {payload['width']}) "
-            f"({str(error).strip().splitlines()[0][:120]})",
-            "the file's architecture/width must be those it was trained with",
-            path,
-        ) from None
-    spacing = _spacing(payload.get("spacing"), path)
-    if entry is not None and spacing != entry.spacing:
+    spacing = _spacing(header.get("spacing"), path)
+    if spacing != entry.spacing:
         raise InputError(f"the weights file was trained at spacing {spacing}, the registry says {entry.spacing}",
                          "fix the registry entry", path)
-    normalisation = payload.get("normalisation", "zscore")
-    if entry is not None and entry.normalisation not in (None, normalisation):
+    normalisation = header.get("normalisation", "zscore")
+    if entry.normalisation not in (None, normalisation):
         raise InputError(f"the weights file expects {normalisation} normalisation, the registry says "
                          f"{entry.normalisation}", "fix the registry entry", path)
-    patch = payload.get("patch_size")
-    info = ModelInfo(
+
+
+def model_info(entry: RegistryEntry | None, path: Path, header: dict, registry: str | Path | None = None,
+               training: dict | None = None) -> ModelInfo:
+    """What the pipeline knows of a model: its registry entry (if any) and the header of its weights file
+    (HEADER_FIELDS: from the file itself, or as recorded with its OpenVINO conversion)."""
+    _check_header(entry, header, path)
+    patch = header.get("patch_size")
+    return ModelInfo(
         id=entry.id if entry else path.stem,
-        architecture=payload["architecture"],
-        width=int(payload["width"]),
-        spacing=spacing,
-        normalisation=normalisation,
+        architecture=header["architecture"],
+        width=int(header["width"]),
+        spacing=_spacing(header.get("spacing"), path),
+        normalisation=header.get("normalisation", "zscore"),
         patch_size=tuple(int(p) for p in patch) if patch else None,
         sha256=entry.sha256 if entry else sha256_of(path),
         path=path,
-        training=dict(payload.get("training") or {}),
-        rule=entry.rule if entry else LabelRule.from_dict(payload.get("labels")),
+        training=dict(training or {}),
+        rule=entry.rule if entry else LabelRule.from_dict(header.get("labels")),
         registry=(Path(registry) if registry is not None else registry_path()) if entry else None,
         quality=entry.quality if entry else {},
         explain=entry.explain if entry else {},
     )
+
+
+def load_model(
+    id_or_path: str | Path, device: str | torch.device = "cpu", registry: str | Path | None = None
+) -> tuple[torch.nn.Module, ModelInfo]:
+    """Build the network a registry id or weights file describes, load its weights and put it in eval mode."""
+    from .models import build_model
+
+    found = registry_file(str(id_or_path), registry)
+    entry, path = found if found else (None, Path(str(id_or_path)).expanduser())
+    payload = read_weights(path)
+    info = model_info(entry, path, payload, registry, payload.get("training"))
+    model = build_model(info.architecture, info.width)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise InputError(
+            f"the weights do not fit architecture {info.architecture} (width {info.width}) "
+            f"({str(error).strip().splitlines()[0][:120]})",
+            "the file's architecture/width must be those it was trained with",
+            path,
+        ) from None
     return model.to(device).eval(), info
 
 
@@ -366,6 +399,8 @@ def save_weights(
         "patch_size": list(patch_size) if patch_size is not None else None,
         "training": training or {},
     }
+    import torch
+
     with atomic_write(path) as temporary:
         torch.save(payload, temporary)
     return sha256_of(path)

@@ -1,10 +1,13 @@
 """Writing one case's outputs: each file atomically, its manifest entry kept, and everything taken back on failure.
 
 `manifest.json` is written last, so a folder with a manifest is complete; an older manifest is removed before the
-first new file is written.
+first new file is written. Volumes are written by two background threads (SimpleITK's writer and zlib release the
+GIL), so that compressing one map overlaps the next one's computation; a map is quantised to uint8 before it is
+queued, so a queue of maps costs 9 MB each at BraTS size. `flush` waits for them, and `manifest` flushes first.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .labels import REGIONS, label_classes, labels_to_regions
-from .outputs import write_image, write_json, write_unit_map
+from .outputs import unit_steps, write_image, write_json, write_unit_steps
 from .overview import write_overview
 from .preprocess import Geometry, Grid
 from .uncertainty import COLORMAP as UNCERTAINTY_COLORMAP
@@ -22,6 +25,17 @@ from .uncertainty import entropy_bits, expected_dice
 MANIFEST = "manifest.json"
 OVERVIEW = "overview.png"
 PROBABILITY_COLORMAP = "Inferno"
+WRITE_THREADS = 2
+CHANNEL_WEIGHTS_KIND = "channel_weights"  # the AttUNet's CBAM channel weights (JSON)
+
+
+def explanation_name(entry: dict) -> str:
+    """The `--explain` name a manifest entry answers: its kind, or `attention-softmax` for that view."""
+    return "attention-softmax" if entry.get("kind") == "attention" and entry.get("view") == "softmax" else entry["kind"]
+
+
+def _cannot_write(error: OSError, path: Path) -> InputError:
+    return InputError(f"cannot write an output ({error.strerror or error})", "choose another --out", path)
 
 
 class OutputWriter:
@@ -32,6 +46,8 @@ class OutputWriter:
         self.entries: list[dict] = []
         self.written: list[Path] = []
         self.started = False
+        self.pending: list[tuple[Path, Future]] = []
+        self.pool = ThreadPoolExecutor(WRITE_THREADS, thread_name_prefix="brats-xai-writer")
 
     def _start(self) -> None:
         if not self.started:
@@ -44,22 +60,35 @@ class OutputWriter:
         try:
             yield
         except OSError as error:
-            raise InputError(f"cannot write an output ({error.strerror or error})", "choose another --out",
-                             path) from None
+            raise _cannot_write(error, path) from None
         self.written.append(path)
 
-    def image(self, name: str, image: sitk.Image, fields: dict) -> None:
+    def _queue(self, name: str, write, fields: dict) -> None:
+        """`write(path)` in a background thread; the entry is recorded now, so the manifest keeps the order."""
         path = self.folder / name
-        with self._writing(path):
-            write_image(image, path)
+        self._start()
+        self.written.append(path)
+        self.pending.append((path, self.pool.submit(write, path)))
         self.entries.append({"path": name, **fields})
 
+    def flush(self) -> None:
+        """Wait for every queued file; the first one that failed raises (an OSError as the InputError it means)."""
+        pending, self.pending = self.pending, []
+        wait([future for _, future in pending])
+        for path, future in pending:
+            error = future.exception()
+            if isinstance(error, OSError):
+                raise _cannot_write(error, path) from None
+            if error is not None:
+                raise error
+
+    def image(self, name: str, image: sitk.Image, fields: dict) -> None:
+        self._queue(name, lambda path: write_image(image, path), fields)
+
     def unit_map(self, name: str, values: np.ndarray, grid: Grid, fields: dict) -> None:
-        """A map of values in [0, 1] on `grid`, in compact steps of 1/255 (`outputs.write_unit_map`)."""
-        path = self.folder / name
-        with self._writing(path):
-            write_unit_map(values, grid, path)
-        self.entries.append({"path": name, "range": [0, 1], **fields})
+        """A map of values in [0, 1] on `grid`, in compact steps of 1/255 (`outputs.write_unit_steps`)."""
+        steps = unit_steps(values)
+        self._queue(name, lambda path: write_unit_steps(steps, grid, path), {"range": [0, 1], **fields})
 
     def json(self, name: str, data: dict, fields: dict) -> None:
         path = self.folder / name
@@ -74,12 +103,17 @@ class OutputWriter:
         self.entries.append({"path": OVERVIEW, "kind": "overview"})
 
     def manifest(self, manifest: dict) -> Path:
+        self.flush()
         path = self.folder / MANIFEST
         with self._writing(path):
             write_json(manifest, path)
+        self.pool.shutdown()
         return path
 
     def discard(self) -> None:
+        wait([future for _, future in self.pending])
+        self.pending = []
+        self.pool.shutdown()
         for path in self.written:
             path.unlink(missing_ok=True)
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from .. import choices
+
 from .attunet import AttUNet3D
 from .resunet import ResUNet3D
 from .skeleton import IN_CHANNELS, OUT_CHANNELS, UNetSkeleton
 from .unet import UNet3D
 
-ARCHITECTURES: dict[str, type[UNetSkeleton]] = {"unet": UNet3D, "resunet": ResUNet3D, "attunet": AttUNet3D}
+ARCHITECTURES: dict[str, type[UNetSkeleton]] = dict(zip(choices.ARCHITECTURES, (UNet3D, ResUNet3D, AttUNet3D)))
 DISPLAY_NAMES = {"unet": "UNet", "resunet": "Residual UNet", "attunet": "Attention UNet"}
 
 

@@ -5,16 +5,16 @@ Module names are stable and used by the explanation code: `encoder.0..3` (level 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-LEVELS = 4
-DIVISOR = 2**LEVELS
-IN_CHANNELS = 4  # T1, T1ce, T2, FLAIR
-OUT_CHANNELS = 3  # WT, TC, ET logits
+from ..shapes import DIVISOR, IN_CHANNELS, LEVELS, OUT_CHANNELS, padding_for
+
+__all__ = ["DIVISOR", "IN_CHANNELS", "LEVELS", "OUT_CHANNELS", "UNetSkeleton", "level_widths", "pad_to_multiple",
+           "padding_for"]
 
 BlockFactory = Callable[[int, int], nn.Module]
 SkipFactory = Callable[[int, int], nn.Module]  # (skip channels, gating channels) -> module(skip, gate)
@@ -30,18 +30,6 @@ class IdentitySkip(nn.Module):
 def level_widths(width: int) -> list[int]:
     """Channels at encoder levels 0..3 and the bottleneck: w, 2w, 4w, 8w, 8w."""
     return [width, 2 * width, 4 * width, 8 * width, 8 * width]
-
-
-def padding_for(spatial_shape: Sequence[int], divisor: int = DIVISOR) -> tuple[list[tuple[int, int]], list[slice]]:
-    """(before, after) zero padding per spatial axis, split evenly, reaching a multiple of `divisor`, and the
-    spatial crop that undoes it. Shared by the forward pass and by code that maps internal feature maps back."""
-    pads, crop = [], []
-    for size in spatial_shape:
-        extra = -size % divisor
-        before = extra // 2
-        pads.append((before, extra - before))
-        crop.append(slice(before, before + size))
-    return pads, crop
 
 
 def pad_to_multiple(x: torch.Tensor, divisor: int = DIVISOR) -> tuple[torch.Tensor, list[slice]]:

@@ -17,16 +17,11 @@ from ..choices import DEFAULT_LAYER
 from ..labels import REGIONS
 from ..postprocess import LabelRule
 from ..preprocess import Geometry
+from ..writer import CHANNEL_WEIGHTS_KIND
 from .attention import has_attention
 from .explain import Explanation, explain_attention, explain_gradcam
 
-CHANNEL_WEIGHTS_KIND = "channel_weights"
 ATTENTION_VIEWS = {"attention": "sigmoid", "attention-softmax": "softmax"}  # --explain name -> attention view
-
-
-def explanation_name(entry: dict) -> str:
-    """The `--explain` name a manifest entry answers: its kind, or `attention-softmax` for that view."""
-    return "attention-softmax" if entry.get("kind") == "attention" and entry.get("view") == "softmax" else entry["kind"]
 
 
 def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, architecture: str) -> None:

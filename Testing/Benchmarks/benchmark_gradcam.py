@@ -74,10 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             def inference_stage():
                 on_reference, labels = segment_probabilities(infer(), geometry, info.rule)
                 write_segmentation(writer, info.architecture, on_reference, labels, geometry, 4, True)
+                writer.flush()  # the files are written in the background: the stage ends when they are
 
             def explanation_stage():
                 write_explanations(writer, info.architecture, loaded.network, array, geometry, kinds, device,
                                    rule=info.rule, defaults=info.explain, precision=precision)
+                writer.flush()
 
             passed = median_seconds(infer, args.repeats)
             inferred = median_seconds(inference_stage, args.repeats)

@@ -59,7 +59,7 @@ def _runner(model, network: str, backend: str, precision: str):
     from BraTSXAILib import openvino_backend
 
     os.environ.setdefault(openvino_backend.CACHE_ENV, tempfile.mkdtemp(prefix="benchmark-openvino-"))
-    return openvino_backend.CompiledNetwork(model, f"benchmark-{network}".ljust(64, "0"), precision)
+    return openvino_backend.compile_network(f"benchmark-{network}-w{model.width}", precision, model.width, lambda: model)
 
 
 def measure(network: str, backend: str, precision: str, shape: tuple[int, ...], width: int, repeats: int,

@@ -1,6 +1,7 @@
 """The OpenVINO backend gives what PyTorch gives (probabilities within 1e-4 on untrained networks; on the bundled
 models and a real case within 1e-3, labels equal but for ≤ 1e-5 of the voxels), is converted once per weights file,
 never uses a damaged conversion, and is refused in one line where it cannot run."""
+import gzip
 import importlib.util
 import json
 import os
@@ -37,7 +38,7 @@ def test_openvino_matches_torch_on_an_odd_sized_volume(architecture, cache):
     torch.manual_seed(1)
     network = build_model(architecture, 8).eval()
     array = np.random.default_rng(0).standard_normal((4, 21, 30, 19)).astype(np.float32)  # padded to 32 inside
-    compiled = openvino_backend.CompiledNetwork(network, "0" * 64, "float32")
+    compiled = openvino_backend.compile_network("0" * 32, "float32", 8, lambda: network)
     expected = predict(network, array, "cpu", "float32", sliding_window=False)
     got = predict(compiled, array, "cpu", "float32", sliding_window=False)
     assert got.shape == expected.shape == (3, 21, 30, 19)
@@ -49,18 +50,22 @@ def test_openvino_matches_torch_on_an_odd_sized_volume(architecture, cache):
 
 def test_conversion_is_cached_and_a_damaged_cache_is_converted_again(cache, monkeypatch):
     network = build_model("unet", 8).eval()
-    openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    header = {"architecture": "unet", "width": 8, "spacing": None, "normalisation": "zscore", "patch_size": None}
+    key = openvino_backend.cache_key("a" * 64, "unet", 8)
+    openvino_backend.compile_network(key, "float32", 8, lambda: network, header)
     (folder,) = [path for path in cache.iterdir() if not path.name.startswith(".")]
     record = json.loads((folder / "record.json").read_text())
     assert set(record["files"]) == {"model.xml", "model.bin"}
+    assert openvino_backend.cached_header(key) == header
     conversions = []
     real_convert = openvino_backend._convert
     monkeypatch.setattr(openvino_backend, "_convert", lambda *a: conversions.append(a) or real_convert(*a))
-    openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    openvino_backend.compile_network(key, "float32", 8, lambda: network, header)
     assert conversions == []  # the cached file was used
     weights = folder / "model.bin"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # same size, other values
-    compiled = openvino_backend.CompiledNetwork(network, "a" * 64, "float32")
+    assert openvino_backend.cached_header(key) is None  # a damaged graph describes nothing
+    compiled = openvino_backend.compile_network(key, "float32", 8, lambda: network, header)
     assert len(conversions) == 1
     array = np.random.default_rng(2).standard_normal((4, 16, 16, 16)).astype(np.float32)
     assert np.abs(predict(compiled, array, "cpu", "float32") - predict(network, array, "cpu", "float32")).max() <= 1e-4
@@ -68,7 +73,7 @@ def test_conversion_is_cached_and_a_damaged_cache_is_converted_again(cache, monk
 
 
 def test_backend_choice_and_its_refusals(monkeypatch):
-    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    cpu, cuda = torch.device("cpu"), "cuda"  # a torch.device or its name
     assert openvino_backend.resolve_backend("auto", cpu) == "openvino"
     assert openvino_backend.resolve_backend("auto", cuda) == "torch"
     assert openvino_backend.resolve_backend("torch", cpu) == "torch"
@@ -122,3 +127,33 @@ def test_a_segmentation_taken_from_the_grad_cam_pass_prepares_no_openvino_networ
     with_modality = segment_case(case, tmp_path / "modality", models, SegmentOptions(
         precision="float32", backend="openvino", explain=("gradcam", "modality"), layer="decoder.1"))
     assert "prepare unet" in with_modality["timings"] and "float32" in models[0].compiled
+
+
+TORCH_FREE_JOB = """
+import sys
+from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
+models = load_models("all", "cpu", sys.argv[1])
+manifest = segment_case(sys.argv[2], sys.argv[3], models, SegmentOptions(explain=("uncertainty",)))
+assert manifest["backend"] == "openvino", manifest["backend"]
+print("torch imported" if "torch" in sys.modules else "torch not imported")
+"""
+
+
+def test_a_job_from_cached_conversions_never_imports_torch(tmp_path, cache):
+    """Segmenting on a CPU with models whose OpenVINO conversion is cached runs without torch (its 1.5–2.5 s
+    import), and gives the same files as the run that converted them."""
+    import subprocess
+    import sys
+
+    registry = tiny_registry(tmp_path / "models", ["unet", "attunet"])
+    case = write_phantom(tmp_path / "case", "Phantom", shape=(28, 32, 28), seed=2)
+    env = {**os.environ, openvino_backend.CACHE_ENV: str(cache)}
+    runs = [subprocess.run([sys.executable, "-c", TORCH_FREE_JOB, str(registry), str(case), str(tmp_path / name)],
+                           capture_output=True, text=True, env=env, check=True).stdout.split("\n")[-2]
+            for name in ("first", "second")]
+    assert runs == ["torch imported", "torch not imported"]  # the first run converts the networks
+    outputs = json.loads((tmp_path / "second" / "manifest.json").read_text())["outputs"]
+    assert len(outputs) == 15  # 2 networks and the ensemble: labels and 3 probabilities each; 3 uncertainty maps
+    for entry in outputs:  # the same voxels and header (gzip's own header holds the time of writing)
+        first, second = (gzip.decompress((tmp_path / run / entry["path"]).read_bytes()) for run in ("first", "second"))
+        assert first == second, entry["path"]

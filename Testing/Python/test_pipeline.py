@@ -124,6 +124,25 @@ def test_failure_leaves_nothing_behind(registry, case_folder, tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_file_that_fails_in_the_background_is_one_input_error_and_nothing_is_left(registry, case_folder,
+                                                                                    tmp_path, monkeypatch):
+    """Volumes are written by background threads: a failure there still stops the case with one line naming the
+    file, after the other files finished, and every file is taken back."""
+    models = load_models("unet", "cpu", registry)
+    real = writer.write_unit_steps
+
+    def full_disk(steps, grid, path):
+        if "probability_TC" in str(path):
+            raise OSError(28, "No space left on device")
+        return real(steps, grid, path)
+
+    monkeypatch.setattr(writer, "write_unit_steps", full_disk)
+    with pytest.raises(InputError, match="No space left") as error:
+        segment_case(case_folder, tmp_path, models, SegmentOptions())
+    assert Path(error.value.path).name == "unet_probability_TC.nii.gz"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_requested_explanation_without_output_is_a_warning(registry, case_folder, tmp_path):
     manifest = segment_case(case_folder, tmp_path, load_models("unet", "cpu", registry),
                             SegmentOptions(explain=("attention",)))

@@ -291,3 +291,21 @@ def test_real_case_preprocesses_and_inverts_exactly():
     assert all(s < full for s, full in zip(geometry.network_shape, (155, 240, 240)))
     back = geometry.to_reference(preprocess_label(case, geometry), "nearest")
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(case.label))
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, -1, 0, 0, 0, 1), (0, 1, 0, 1, 0, 0, 0, 0, -1)])
+@pytest.mark.parametrize("spacing", [(2.0, 2.0, 2.0), (0.7, 1.3, 2.5)])
+def test_separable_linear_resampling_equals_simpleitks_rim_included(direction, spacing):
+    """Both ways between a 1 mm grid of odd size and a coarser or finer one covering the same extent (so the
+    outermost target voxels lie beyond the source's outermost centres, where ITK extrapolates)."""
+    from BraTSXAILib.preprocess import Grid, _network_grid, resample_linear
+
+    fine = Grid((23, 30, 17), (1.0, 1.0, 1.0), (4.5, -7.0, 12.25), tuple(float(d) for d in direction))
+    other = _network_grid(fine, spacing[::-1])
+    rng = np.random.default_rng(3)
+    for source, target in ((other, fine), (fine, other)):
+        volume = rng.random(source.shape).astype(np.float32)
+        expected = sitk.GetArrayFromImage(target.resample(source.image(volume), "linear"))
+        got = resample_linear(volume, source, target)
+        assert got.shape == target.shape and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-6)
