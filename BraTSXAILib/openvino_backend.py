@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 CACHE_ENV = "BRATSXAI_OPENVINO_CACHE"
-FORMAT = "dynamic-spatial-16/2"  # the shape policy, conversion recipe and record layout of every cached file
+FORMAT = "dynamic-spatial-16/3"  # the shape policy, conversion recipe and record layout of every cached file
 PRECISION_HINTS = {"float32": "f32", "bf16": "bf16"}
 INSTALL_HINT = "pip install 'brats-xai[openvino]' (or choose --backend torch)"
 

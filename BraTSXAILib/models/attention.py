@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import spatial_mean
+
 
 class ChannelAttention(nn.Module):
     """Shared MLP over global average- and max-pooled features; sigmoid weights per channel."""
@@ -21,7 +23,7 @@ class ChannelAttention(nn.Module):
         self.mlp = nn.Sequential(nn.Conv3d(channels, hidden, 1), nn.ReLU(), nn.Conv3d(hidden, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.mlp(F.adaptive_avg_pool3d(x, 1)) + self.mlp(F.adaptive_max_pool3d(x, 1))
+        pooled = self.mlp(spatial_mean(x)) + self.mlp(F.adaptive_max_pool3d(x, 1))
         return torch.sigmoid(pooled)  # (B, C, 1, 1, 1)
 
 

@@ -1,9 +1,19 @@
 """Building blocks shared by the three networks. No operation is in-place, so hooks on any output are safe."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 GROUPS = 8
+
+
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, z, y, x) -> (B, C, 1, 1, 1): the mean over the spatial axes, taken one axis at a time. The same value
+    as `x.mean((2, 3, 4))` in PyTorch; in an OpenVINO graph it keeps float32 sums exact, where one reduction over a
+    whole feature map is off by up to 3e-4 of its range (docs/cli.md, "Backend")."""
+    batch, channels, depth, height = x.shape[:4]
+    means = x.reshape(batch, channels, depth, height, -1).mean(4).mean(3).mean(2)
+    return means.reshape(batch, channels, 1, 1, 1)
 
 
 def group_norm(channels: int) -> nn.GroupNorm:

@@ -167,3 +167,24 @@ def test_unknown_architecture_names_the_choices():
 def test_blocks_use_group_norm_with_eight_groups():
     norms = [m for m in build_model("unet", width=16).modules() if isinstance(m, nn.GroupNorm)]
     assert norms and all(m.num_groups == 8 for m in norms)
+
+
+def test_the_export_group_norm_and_the_axis_by_axis_mean_are_pytorchs_own():
+    """What OpenVINO is given instead of GroupNorm (and CBAM's global mean) computes the same values."""
+    from BraTSXAILib.models.blocks import group_norm, spatial_mean
+    from BraTSXAILib.openvino_export import ExportGroupNorm, _exportable
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 24, 5, 7, 6, dtype=torch.float64) * 3 + 1
+    torch.testing.assert_close(spatial_mean(x), x.mean((2, 3, 4), keepdim=True))
+    norm = group_norm(24).double()
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    torch.testing.assert_close(ExportGroupNorm(norm)(x), norm(x))
+    network = build_model("resunet", 8).eval()
+    exportable = _exportable(network)
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in exportable.modules())
+    assert any(isinstance(m, torch.nn.GroupNorm) for m in network.modules())  # the original is left as it was
+    inputs = torch.randn(1, 4, 16, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(exportable(inputs), network(inputs), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,71 @@
+"""`python -m training.backend_agreement DATA [DATA ...] [--models all]`: do PyTorch and OpenVINO give users the same?
+
+For every case folder found under DATA (labelled or not) and every model, both backends segment the case in
+float32 on the whole volume, as `segment` does; printed per case and model: the largest probability difference and
+how many voxels of the label map (made on the reference grid, as written) differ. Exit status 1 when any label
+differs. (bf16 is not compared: its rounding moves probabilities by ~0.1 at single voxels on either backend.)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from BraTSXAILib.errors import InputError
+from BraTSXAILib.inference import predict
+from BraTSXAILib.io import discover_cases, load_case
+from BraTSXAILib.pipeline import load_models
+from BraTSXAILib.postprocess import segment_probabilities
+from BraTSXAILib.preprocess import preprocess
+
+from .command import run_command
+
+
+def agreement(case, loaded) -> dict:
+    """One case and model through both backends."""
+    array, geometry = preprocess(case, loaded.info.spacing, loaded.info.normalisation)
+    passes = {backend: predict(runner, array, "cpu", "float32", sliding_window=False)
+              for backend, runner in (("torch", loaded.network), ("openvino", loaded.openvino("float32")))}
+    labels = {backend: segment_probabilities(p, geometry, loaded.info.rule)[1] for backend, p in passes.items()}
+    return {"case": case.case_id, "model": loaded.info.architecture,
+            "max_probability_difference": float(np.abs(passes["torch"] - passes["openvino"]).max()),
+            "label_voxels_differing": int(np.count_nonzero(labels["torch"] != labels["openvino"])),
+            "tumour_voxels": int(np.count_nonzero(labels["torch"]))}
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    models = load_models(args.models, "cpu")
+    sources = [source for folder in args.data for source in discover_cases(folder)]
+    if not sources:
+        raise InputError("no case folder found", "give folders holding BraTS cases", args.data[0])
+    rows = []
+    for source in sources:
+        case = load_case(source)
+        for loaded in models:
+            rows.append(agreement(case, loaded))
+            row = rows[-1]
+            print(f"{row['case']:24s} {row['model']:8s} max |Δp| {row['max_probability_difference']:.1e}  "
+                  f"labels differing {row['label_voxels_differing']} of {row['tumour_voxels']} tumour voxels",
+                  flush=True)
+    return rows
+
+
+def finish(rows: list[dict]) -> int:
+    differing = [row for row in rows if row["label_voxels_differing"]]
+    worst = max(row["max_probability_difference"] for row in rows)
+    print(f"{len(rows)} case × model pairs: largest probability difference {worst:.1e}; "
+          f"{len(differing)} with any label differing")
+    return 1 if differing else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.backend_agreement", description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="+", type=Path, help="folders of BraTS case folders")
+    parser.add_argument("--models", default="all", help="as `brats-xai segment --model` (default: all)")
+    return run_command(parser.parse_args(argv), run, finish)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
