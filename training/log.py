@@ -46,6 +46,17 @@ def selection_score(row: dict, selection: str) -> float:
     return sum(row[f"validation_dice_{region}"] for region in REGIONS) / len(REGIONS)
 
 
+def stopped_reason(run: Path) -> str:
+    """Why a run ended, as its checkpoint records it ("early stopping", "maximum epochs"); "running" when it holds
+    no end (interrupted, or still training)."""
+    checkpoint = Path(run) / "checkpoint.pt"
+    if not checkpoint.exists():
+        return "running"
+    import torch
+
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)["counters"]["stopped"] or "running"
+
+
 def selected_row(rows: list[dict], selection: str) -> dict:
     """The epoch whose weights a run keeps (the earliest of equals); empty before the first epoch."""
     return max(rows, key=lambda row: selection_score(row, selection)) if rows else {}

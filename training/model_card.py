@@ -12,7 +12,7 @@ from pathlib import Path
 from BraTSXAILib.labels import REGIONS
 from BraTSXAILib.outputs import atomic_write
 
-from .log import read_log, selected_row
+from .log import read_log, selected_row, stopped_reason
 from .stats import format_mean_se
 
 
@@ -96,6 +96,9 @@ def challenge_section(evaluation: Path, models: list[str], split: str, command: 
     return "\n".join(lines + [end]) + "\n"
 
 
+ENDINGS = {"early stopping": "early stopping (validation loss)", "maximum epochs": "maximum epochs"}
+
+
 def training_section(runs: dict[str, Path]) -> str:
     """Per network: epochs run, the kept epoch, how the run ended, hours spent and what it started from."""
     header = ("| network | epochs run | kept epoch (selection) | ended by | training hours | validation hours | "
@@ -107,7 +110,7 @@ def training_section(runs: dict[str, Path]) -> str:
         rows = read_log(run / "log.csv")
         weights_summary = selected_row(rows, config["selection"])["epoch"]
         init = json.loads((run / "init.json").read_text()) if (run / "init.json").exists() else None
-        ended = "maximum epochs" if len(rows) >= config["epochs"] else "early stopping (validation loss)"
+        ended = ENDINGS.get(stopped_reason(run), "not finished")
         hours = [sum(float(row[key]) for row in rows) / 3600 for key in ("train_seconds", "validation_seconds")]
         lines.append(f"| `{name}` | {len(rows)} of at most {config['epochs']} | {weights_summary} "
                      f"({config['selection']}) | {ended} | {hours[0]:.2f} | {hours[1]:.2f} | "

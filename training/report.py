@@ -20,7 +20,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from BraTSXAILib.errors import InputError
 from BraTSXAILib.labels import REGIONS
@@ -29,7 +28,7 @@ from BraTSXAILib.outputs import atomic_write
 
 from .command import run_command
 from .figures import learning_curves, violins
-from .log import read_log, selected_row
+from .log import read_log, selected_row, stopped_reason
 from .split import SPLITS
 from .stats import format_mean_sd, paired_wilcoxon, pooled_scores
 
@@ -64,15 +63,12 @@ def read_run(folder: Path, evaluation: Path | None) -> Run:
     log = read_log(folder / "log.csv")
     if not log:
         raise InputError("the run has no completed epoch (log.csv is empty or missing)", "train it first", folder)
-    checkpoint = folder / "checkpoint.pt"
-    stopped = torch.load(checkpoint, map_location="cpu", weights_only=True)["counters"]["stopped"] \
-        if checkpoint.exists() else ""
     rows = {}
     for split in SPLITS:
         path = evaluation / f"{folder.name}_{split}.csv" if evaluation else None
         if path is not None and path.exists():
             rows[split] = read_rows(path)
-    return Run(folder.name, config, log, stopped or "running", rows)
+    return Run(folder.name, config, log, stopped_reason(folder), rows)
 
 
 def table(header: list[str], rows: list[list]) -> str:

@@ -133,3 +133,27 @@ def test_additions_are_marked_and_fig_7_has_a_panel_per_split(written):
     assert width > 2.5 * height
     width, height = png_size(written / "learning_curves.png")  # Figs. 4, 5, 6
     assert width > 3 * height
+
+
+def test_the_model_card_says_how_each_run_ended_as_its_checkpoint_records_it(tmp_path):
+    """Early stopping on the last allowed epoch is still early stopping; a run with no recorded end is unfinished."""
+    import json
+
+    import torch
+
+    from training.log import COLUMNS, write_log
+    from training.model_card import training_section
+
+    runs = {}
+    for name, stopped in (("stopped-last", "early stopping"), ("interrupted", None)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"epochs": 3, "selection": "loss"}))
+        write_log([{**dict.fromkeys(COLUMNS, 0.0), "epoch": e, "train_seconds": 3600.0,
+                    "validation_seconds": 360.0, "validation_loss": 1.0 / e} for e in (1, 2, 3)], run / "log.csv")
+        if stopped:
+            torch.save({"counters": {"stopped": stopped}}, run / "checkpoint.pt")
+        runs[name] = run
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[4].strip() for line in training_section(runs).splitlines()
+            if line.startswith("| `")}
+    assert rows == {"stopped-last": "early stopping (validation loss)", "interrupted": "not finished"}
