@@ -211,7 +211,7 @@ def _missing_explanations(options: SegmentOptions, entries: list[dict], models: 
 def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.ndarray | None,
               options: SegmentOptions, importance: dict) -> None:
     writer.flush()  # the overview reads the heat maps back from their files
-    images = {m: sitk.GetArrayFromImage(case.images[m]) for m in ("flair", "t1ce")}
+    images = {"t1ce": sitk.GetArrayViewFromImage(case.images["t1ce"])}  # drawn over the T1ce, which every case has
     shown = ({"truth": truth} if truth is not None else {}) | segmentations
     heatmaps = {entry["path"].split(".")[0]: sitk.GetArrayFromImage(sitk.ReadImage(str(writer.folder / entry["path"])))
                 for entry in writer.entries if entry["kind"] in HEATMAP_KINDS and entry.get("default", True)}
