@@ -133,7 +133,7 @@ TORCH_FREE_JOB = """
 import sys
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 models = load_models("all", "cpu", sys.argv[1])
-manifest = segment_case(sys.argv[2], sys.argv[3], models, SegmentOptions(explain=("uncertainty",)))
+manifest = segment_case(sys.argv[2], sys.argv[3], models, SegmentOptions(explain=("uncertainty", "modality")))
 assert manifest["backend"] == "openvino", manifest["backend"]
 print("torch imported" if "torch" in sys.modules else "torch not imported")
 """
@@ -154,6 +154,8 @@ def test_a_job_from_cached_conversions_never_imports_torch(tmp_path, cache):
     assert runs == ["torch imported", "torch not imported"]  # the first run converts the networks
     outputs = json.loads((tmp_path / "second" / "manifest.json").read_text())["outputs"]
     assert len(outputs) == 15  # 2 networks and the ensemble: labels and 3 probabilities each; 3 uncertainty maps
+    shares = json.loads((tmp_path / "second" / "manifest.json").read_text())["modality_importance"]
+    assert set(shares) == {"unet", "attunet"}  # modality attribution ran without torch too
     for entry in outputs:  # the same voxels and header (gzip's own header holds the time of writing)
         first, second = (gzip.decompress((tmp_path / run / entry["path"]).read_bytes()) for run in ("first", "second"))
         assert first == second, entry["path"]
