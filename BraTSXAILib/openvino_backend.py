@@ -6,7 +6,7 @@ occlusion); Grad-CAM and attention maps stay on PyTorch. A network is converted 
 every case. It is saved in the user cache under the weights' sha256 with a record of its own files' sha256 and of
 the model's header (architecture, width, spacing, normalisation, patch size); a cached file that does not match its
 record is converted again, never used. A run from the cache needs neither torch nor the weights file's contents
-(only its sha256, checked against the registry): `weights.model_info_from_header`.
+(only its sha256, checked against the registry): `cached_graph`, `weights.model_info`.
 """
 from __future__ import annotations
 
@@ -78,10 +78,10 @@ def _record(key: str) -> dict | None:
     return record if intact and record.get("format") == FORMAT and isinstance(record.get("model"), dict) else None
 
 
-def cached_header(key: str) -> dict | None:
-    """The model header saved with an intact cached graph for `key` (None when there is none)."""
+def cached_graph(key: str) -> tuple[Path, dict] | None:
+    """An intact cached graph for `key` and the model header saved with it (None when there is none)."""
     record = _record(key) if openvino_installed() else None
-    return record["model"] if record else None
+    return (cache_dir() / key / "model.xml", record["model"]) if record else None
 
 
 def _convert(network, key: str, header: dict) -> Path:
@@ -103,13 +103,15 @@ def _convert(network, key: str, header: dict) -> Path:
 
 
 def compile_network(key: str, precision: str, width: int, network: Callable[[], object],
-                    header: dict | None = None) -> CompiledNetwork:
-    """The cached graph for `key` compiled for `precision`; converted first from `network()` (called only then:
-    it may load torch and the weights) and cached with `header` when the cache lacks it."""
+                    header: dict | None = None, graph: Path | None = None) -> CompiledNetwork:
+    """The graph for `key` compiled for `precision`: `graph` when the caller already found it intact
+    (`cached_graph`), else the cached one, else converted first from `network()` (called only then: it may load
+    torch and the weights) and cached with `header`."""
     if precision not in PRECISION_HINTS:
         raise InputError(f"OpenVINO cannot run in {precision}", "choose --precision float32, bf16 or auto")
-    path = cache_dir() / key / "model.xml" if _record(key) else _convert(network(), key, header or {})
-    return CompiledNetwork(path, precision, width)
+    if graph is None:
+        graph = cache_dir() / key / "model.xml" if _record(key) else _convert(network(), key, header or {})
+    return CompiledNetwork(graph, precision, width)
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -2,9 +2,8 @@
 from a cached conversion never imports it."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import copy
+from pathlib import Path
 
 import torch
 from torch import nn

@@ -32,7 +32,7 @@ from .inference import check_threshold, device_type, one_float32_pass, predict, 
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
-from .openvino_backend import CompiledNetwork, cache_key, cached_header, compile_network, resolve_backend
+from .openvino_backend import CompiledNetwork, cache_key, cached_graph, compile_network, resolve_backend
 from .plausibility import input_warnings
 from .postprocess import (
     LabelRule,
@@ -96,6 +96,7 @@ class LoadedModel:
     info: ModelInfo
     device: str = "cpu"
     torch_network: nn.Module | None = None  # None until first needed, for a model found in OpenVINO's cache
+    graph: Path | None = None  # OpenVINO's cached graph, when loading found it intact
     compiled: dict[str, CompiledNetwork] = field(default_factory=dict)  # OpenVINO, per precision, made once
 
     @property
@@ -111,7 +112,8 @@ class LoadedModel:
         if precision not in self.compiled:
             info = self.info
             self.compiled[precision] = compile_network(cache_key(info.sha256, info.architecture, info.width),
-                                                       precision, info.width, lambda: self.network, info.header())
+                                                       precision, info.width, lambda: self.network, info.header(),
+                                                       self.graph)
         return self.compiled[precision]
 
 
@@ -122,8 +124,11 @@ def _from_openvino_cache(name: str, registry: str | Path | None) -> LoadedModel 
     if found is None:
         return None
     entry, path = found
-    header = cached_header(cache_key(entry.sha256, entry.architecture, entry.width))
-    return LoadedModel(model_info(entry, path, header, registry)) if header else None
+    cached = cached_graph(cache_key(entry.sha256, entry.architecture, entry.width))
+    if cached is None:
+        return None
+    graph, header = cached
+    return LoadedModel(model_info(entry, path, header, registry), graph=graph)
 
 
 def load_models(selector: str, device: str = "auto", registry: str | Path | None = None) -> list[LoadedModel]:

@@ -28,12 +28,10 @@ from .preprocess import NORMALISATIONS
 
 REGISTRY_FORMAT = "brats-xai-registry/1"
 SOURCE_MODELS = Path(__file__).resolve().parents[1] / "Resources" / "Models"  # checkout, editable install, Slicer
-HEADER_FIELDS = ("architecture", "width", "spacing", "normalisation", "patch_size")  # what describes a network
+INSTALLED_MODELS = Path("share") / "brats-xai" / "Models"  # under the install prefix, where a wheel puts them
 
 if TYPE_CHECKING:
     import torch
-
-INSTALLED_MODELS = Path("share") / "brats-xai" / "Models"  # under the install prefix, where a wheel puts them
 
 
 def bundled_models_dir(source: Path = SOURCE_MODELS,
@@ -98,7 +96,7 @@ class ModelInfo:
                 "labels": self.rule.to_dict()}
 
     def header(self) -> dict:
-        """The weights file's description of the network (HEADER_FIELDS), as saved in it."""
+        """The weights file's description of the network, as saved in it: what `model_info` reads."""
         return {"architecture": self.architecture, "width": self.width,
                 "spacing": list(self.spacing) if self.spacing else None, "normalisation": self.normalisation,
                 "patch_size": list(self.patch_size) if self.patch_size else None}
@@ -313,34 +311,31 @@ def registry_file(selector: str, registry: str | Path | None = None) -> tuple[Re
     return entry, _checked_file(entry)
 
 
-def _check_header(entry: RegistryEntry | None, header: dict, path: Path) -> None:
+def _check_header(entry: RegistryEntry | None, info: ModelInfo, path: Path) -> None:
     """The weights file must describe the network its registry entry says."""
     if entry is None:
         return
-    if (header["architecture"], int(header["width"])) != (entry.architecture, entry.width):
+    if (info.architecture, info.width) != (entry.architecture, entry.width):
         raise InputError(
-            f"the weights file holds a {header['architecture']} of width {header['width']}, "
+            f"the weights file holds a {info.architecture} of width {info.width}, "
             f"the registry says {entry.architecture} of width {entry.width}",
             "fix the registry entry",
             path,
         )
-    spacing = _spacing(header.get("spacing"), path)
-    if spacing != entry.spacing:
-        raise InputError(f"the weights file was trained at spacing {spacing}, the registry says {entry.spacing}",
-                         "fix the registry entry", path)
-    normalisation = header.get("normalisation", "zscore")
-    if entry.normalisation not in (None, normalisation):
-        raise InputError(f"the weights file expects {normalisation} normalisation, the registry says "
+    if info.spacing != entry.spacing:
+        raise InputError(f"the weights file was trained at spacing {info.spacing}, the registry says "
+                         f"{entry.spacing}", "fix the registry entry", path)
+    if entry.normalisation not in (None, info.normalisation):
+        raise InputError(f"the weights file expects {info.normalisation} normalisation, the registry says "
                          f"{entry.normalisation}", "fix the registry entry", path)
 
 
 def model_info(entry: RegistryEntry | None, path: Path, header: dict, registry: str | Path | None = None,
                training: dict | None = None) -> ModelInfo:
     """What the pipeline knows of a model: its registry entry (if any) and the header of its weights file
-    (HEADER_FIELDS: from the file itself, or as recorded with its OpenVINO conversion)."""
-    _check_header(entry, header, path)
+    (`ModelInfo.header()`'s fields: from the file itself, or as recorded with its OpenVINO conversion)."""
     patch = header.get("patch_size")
-    return ModelInfo(
+    info = ModelInfo(
         id=entry.id if entry else path.stem,
         architecture=header["architecture"],
         width=int(header["width"]),
@@ -355,6 +350,8 @@ def model_info(entry: RegistryEntry | None, path: Path, header: dict, registry: 
         quality=entry.quality if entry else {},
         explain=entry.explain if entry else {},
     )
+    _check_header(entry, info, path)
+    return info
 
 
 def load_model(

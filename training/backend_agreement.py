@@ -23,9 +23,13 @@ from BraTSXAILib.preprocess import preprocess
 from .command import run_command
 
 
-def agreement(case, loaded) -> dict:
-    """One case and model through both backends."""
-    array, geometry = preprocess(case, loaded.info.spacing, loaded.info.normalisation)
+def agreement(case, loaded, prepared: dict) -> dict:
+    """One case and model through both backends; `prepared` keeps the case's preprocessing per spacing and
+    normalisation, which the models may share."""
+    key = (loaded.info.spacing, loaded.info.normalisation)
+    if key not in prepared:
+        prepared[key] = preprocess(case, *key)
+    array, geometry = prepared[key]
     passes = {backend: predict(runner, array, "cpu", "float32", sliding_window=False)
               for backend, runner in (("torch", loaded.network), ("openvino", loaded.openvino("float32")))}
     labels = {backend: segment_probabilities(p, geometry, loaded.info.rule)[1] for backend, p in passes.items()}
@@ -42,9 +46,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         raise InputError("no case folder found", "give folders holding BraTS cases", args.data[0])
     rows = []
     for source in sources:
-        case = load_case(source)
+        case, prepared = load_case(source), {}
         for loaded in models:
-            rows.append(agreement(case, loaded))
+            rows.append(agreement(case, loaded, prepared))
             row = rows[-1]
             print(f"{row['case']:24s} {row['model']:8s} max |Δp| {row['max_probability_difference']:.1e}  "
                   f"labels differing {row['label_voxels_differing']} of {row['tumour_voxels']} tumour voxels",

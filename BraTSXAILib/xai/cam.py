@@ -75,8 +75,10 @@ def graph_starts_at(modules: Sequence[nn.Module]) -> Iterator[dict[nn.Module, to
 
 @dataclass
 class LayerGradients:
-    """One forward pass: per target its layer's activation and the target's gradient w.r.t. it, and the logits."""
+    """One forward pass: per target its layer (module name), that layer's activation and the target's gradient
+    w.r.t. it, and the logits."""
 
+    layers: list[str]
     activations: list[torch.Tensor]
     gradients: list[torch.Tensor]
     logits: torch.Tensor
@@ -113,22 +115,23 @@ class BaseCAM(ABC):
         """
         if x.is_inference():
             x = x.clone()
-        modules = {name: resolve_layer(self.model, layer)[1] for name, layer in (layers or {}).items()}
+        chosen = {name: resolve_layer(self.model, layer) for name, layer in (layers or {}).items()}
         with torch.inference_mode(False), torch.enable_grad(), frozen_parameters(self.model), \
-                graph_starts_at([self.module, *modules.values()]) as captured:
+                graph_starts_at([self.module, *(module for _, module in chosen.values())]) as captured:
             with autocast(x.device, self.precision):
                 logits = self.model(x).float()
             if callable(targets):
                 targets = targets(logits.detach())
             targets = list(targets)
-            activations = [captured[modules.get(target.name, self.module)] for target in targets]
+            named = [chosen.get(target.name, (self.layer, self.module)) for target in targets]
+            activations = [captured[module] for _, module in named]
             live = [i for i, target in enumerate(targets) if not target.empty]
             gradients = [torch.zeros_like(activation) for activation in activations]
             for position, index in enumerate(live):
                 (gradients[index],) = torch.autograd.grad(
                     targets[index](logits), activations[index], retain_graph=position < len(live) - 1)
-        return LayerGradients([activation.detach() for activation in activations], gradients, logits.detach(),
-                              targets)
+        return LayerGradients([name for name, _ in named], [activation.detach() for activation in activations],
+                              gradients, logits.detach(), targets)
 
     @classmethod
     @abstractmethod
@@ -146,13 +149,12 @@ class BaseCAM(ABC):
         passed = self.layer_gradients(x, targets, layers)
         divisor = padding_divisor(self.model)
         combiners = {name: method_class(method).combine for name, method in (methods or {}).items()}
-        names = {name: resolve_layer(self.model, layer)[0] for name, layer in (layers or {}).items()}
         maps = {}
         for target, activation, gradient in zip(passed.targets, passed.activations, passed.gradients):
             combine = combiners.get(target.name, self.combine)
             layer_map = F.relu(combine(activation.float(), gradient.float()))
             maps[target.name] = to_input_grid(layer_map[:, None], x.shape[2:], divisor)[0, 0].cpu().numpy()
-        return CAMResult(self.method, {target.name: names.get(target.name, self.layer) for target in passed.targets},
+        return CAMResult(self.method, {target.name: layer for target, layer in zip(passed.targets, passed.layers)},
                          maps, passed.logits, passed.targets,
                          [target.name for target in passed.targets if target.empty])
 

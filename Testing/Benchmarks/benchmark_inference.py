@@ -59,7 +59,8 @@ def _runner(model, network: str, backend: str, precision: str):
     from BraTSXAILib import openvino_backend
 
     os.environ.setdefault(openvino_backend.CACHE_ENV, tempfile.mkdtemp(prefix="benchmark-openvino-"))
-    return openvino_backend.compile_network(f"benchmark-{network}-w{model.width}", precision, model.width, lambda: model)
+    return openvino_backend.compile_network(f"benchmark-{network}-w{model.width}", precision, model.width,
+                                            lambda: model)
 
 
 def measure(network: str, backend: str, precision: str, shape: tuple[int, ...], width: int, repeats: int,

@@ -56,7 +56,7 @@ def test_conversion_is_cached_and_a_damaged_cache_is_converted_again(cache, monk
     (folder,) = [path for path in cache.iterdir() if not path.name.startswith(".")]
     record = json.loads((folder / "record.json").read_text())
     assert set(record["files"]) == {"model.xml", "model.bin"}
-    assert openvino_backend.cached_header(key) == header
+    assert openvino_backend.cached_graph(key) == (folder / "model.xml", header)
     conversions = []
     real_convert = openvino_backend._convert
     monkeypatch.setattr(openvino_backend, "_convert", lambda *a: conversions.append(a) or real_convert(*a))
@@ -64,7 +64,7 @@ def test_conversion_is_cached_and_a_damaged_cache_is_converted_again(cache, monk
     assert conversions == []  # the cached file was used
     weights = folder / "model.bin"
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # same size, other values
-    assert openvino_backend.cached_header(key) is None  # a damaged graph describes nothing
+    assert openvino_backend.cached_graph(key) is None  # a damaged graph describes nothing
     compiled = openvino_backend.compile_network(key, "float32", 8, lambda: network, header)
     assert len(conversions) == 1
     array = np.random.default_rng(2).standard_normal((4, 16, 16, 16)).astype(np.float32)

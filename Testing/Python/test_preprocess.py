@@ -293,7 +293,8 @@ def test_real_case_preprocesses_and_inverts_exactly():
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(back), sitk.GetArrayViewFromImage(case.label))
 
 
-@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, -1, 0, 0, 0, 1), (0, 1, 0, 1, 0, 0, 0, 0, -1)])
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1), (-1, 0, 0, 0, -1, 0, 0, 0, 1),
+                                       (0, 1, 0, 1, 0, 0, 0, 0, -1)])
 @pytest.mark.parametrize("spacing", [(2.0, 2.0, 2.0), (0.7, 1.3, 2.5)])
 def test_separable_linear_resampling_equals_simpleitks_rim_included(direction, spacing):
     """Both ways between a 1 mm grid of odd size and a coarser or finer one covering the same extent (so the
