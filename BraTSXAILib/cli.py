@@ -13,6 +13,7 @@ from . import __version__
 from .commands import demo, faithfulness, models, segment
 from .commands.reporting import Reporter
 from .errors import InputError
+from .memory import reuse_freed_memory
 
 COMMANDS = (segment, models, demo, faithfulness)
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    reuse_freed_memory()
     reporter = Reporter(json_lines=getattr(args, "json_progress", False))
     try:
         return args.run(args)

@@ -9,7 +9,8 @@ Both stages are timed end to end, in one process, as `brats-xai segment` runs th
 - explanation stage: `write_explanations` with the network's measured defaults — Grad-CAM passes (PyTorch, with
   gradients), the attention maps (Attention UNet), every map mapped onto the reference grid and written.
 Printed: the median of `--repeats` runs after a warm-up, the inference pass alone, and the ratio
-explanation ÷ inference stage (the issue's target: ≤ 1.5). Without a case folder a phantom of BraTS size
+explanation ÷ inference stage (the target: ≤ 1.5). Memory is reused as the command line reuses it
+(memory.py) unless `--system-allocator` is given. Without a case folder a phantom of BraTS size
 (240×240×155 at 1 mm) is used. A measurement, not a test.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from benchmark_case import brats_sized_phantom  # this folder is on sys.path whe
 
 from BraTSXAILib.inference import predict, resolve_precision
 from BraTSXAILib.io import load_case
+from BraTSXAILib.memory import reuse_freed_memory
 from BraTSXAILib.openvino_backend import resolve_backend
 from BraTSXAILib.pipeline import load_models
 from BraTSXAILib.postprocess import segment_probabilities
@@ -51,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", default="auto", help="of the inference stage (auto, torch, openvino)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's defaults (the command line calls memory.reuse_freed_memory)")
     args = parser.parse_args(argv)
+    if not args.system_allocator:
+        reuse_freed_memory()
     device = torch.device("cpu")
     precision = resolve_precision(args.precision, device)
     backend = resolve_backend(args.backend, device)
