@@ -4,8 +4,8 @@ glibc serves every block over 32 MB (one feature map of a BraTS case is 20–80 
 it when freed, so the next tensor of that size faults every page in again, zero-filled. On 2 cores that was up
 to a third of a network's explanation stage and a tenth of a three-network job (docs/explanations.md, "Cost").
 `reuse_freed_memory` makes such blocks come from the heap, where freed memory is reused, and returns to the
-system what lies free beyond `trim` bytes at the heap's top. The job's peak grows by about a tenth. Only glibc has these settings; elsewhere it
-does nothing. The command line calls it at start; a Python caller may do the same.
+system what lies free beyond `trim` bytes at the heap's top. The job's peak grows by about a tenth. Only glibc has
+these settings; elsewhere it does nothing. The command line calls it at start; a Python caller may do the same.
 """
 from __future__ import annotations
 
