@@ -11,7 +11,7 @@ Padding to a multiple of 16 is not done here: the networks pad and crop back the
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,10 +113,9 @@ class Geometry:
         return np.ascontiguousarray(np.transpose(array, self.axes))
 
     def _unorient(self, array: np.ndarray) -> np.ndarray:
+        """A view: the caller copies it into place."""
         array = np.transpose(array, np.argsort(self.axes))
-        if self.flips:
-            array = np.flip(array, self.flips)
-        return np.ascontiguousarray(array)
+        return np.flip(array, self.flips) if self.flips else array
 
     def from_reference(self, image: sitk.Image, interpolation: str = "linear") -> np.ndarray:
         """An image (e.g. a ground truth) -> array (z, y, x) in network space; "nearest" for label maps.
@@ -145,9 +144,12 @@ class Geometry:
         return self.reference.image(self.to_reference_array(volume, interpolation))
 
     def to_reference_array(self, volume: np.ndarray, interpolation: str = "linear",
-                           out: np.ndarray | None = None) -> np.ndarray:
+                           out: np.ndarray | None = None,
+                           convert: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """`to_reference` as an array (z, y, x), written into `out` when given (which must be zero outside the
-        crop). Only the crop's voxels are touched: a fresh `np.zeros` stays unallocated memory elsewhere."""
+        crop). Only the crop's voxels are touched: a fresh `np.zeros` stays unallocated memory elsewhere.
+        `convert` (e.g. a quantisation) is applied to the crop's values only, before they are placed; the result
+        has its dtype."""
         volume = np.asarray(volume)
         if volume.ndim != 3 or tuple(volume.shape) != self.network_shape:
             raise ValueError(f"volume of shape {volume.shape} is not in network space {self.network_shape}")
@@ -160,6 +162,8 @@ class Geometry:
             volume = resample_linear(volume.astype(np.float32, copy=False), self.network, self.oriented)
         elif self.resampled:
             volume = sitk.GetArrayFromImage(self.oriented.resample(self.network.image(volume), interpolation))
+        if convert is not None:
+            volume = convert(volume)
         full = np.zeros(self.reference.shape, dtype=volume.dtype) if out is None else out
         full[self._crop_slices()] = self._unorient(volume)
         return full
@@ -190,7 +194,11 @@ def resample_linear(volume: np.ndarray, source: Grid, target: Grid) -> np.ndarra
         high = np.minimum(low + 1, size - 1)
         weight = (clamped - low).astype(np.float32).reshape([-1 if a == axis else 1 for a in range(3)])
         below = np.take(result, low, axis=axis)
-        result = below + weight * (np.take(result, high, axis=axis) - below)
+        step = np.take(result, high, axis=axis)  # below + weight × (above − below), in place
+        step -= below
+        step *= weight
+        step += below
+        result = step
     outside = [(position < -0.5) | (position >= size - 0.5) for position, size in zip(positions, volume.shape)]
     if any(mask.any() for mask in outside):  # ITK's nearest-neighbour extrapolation, on the rim it covers
         nearest = [np.clip(np.floor(position + 0.5), 0, size - 1).astype(np.intp)

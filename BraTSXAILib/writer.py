@@ -3,7 +3,9 @@
 `manifest.json` is written last, so a folder with a manifest is complete; an older manifest is removed before the
 first new file is written. Volumes are written by two background threads (SimpleITK's writer and zlib release the
 GIL), so that compressing one map overlaps the next one's computation; a map is quantised to uint8 before it is
-queued, so a queue of maps costs 9 MB each at BraTS size. `flush` waits for them, and `manifest` flushes first.
+queued, so a queue of maps costs 9 MB each at BraTS size. Maps made on the network's grid (explanations) are queued
+as they are, 1–2 MB each, and mapped onto the reference grid in the background too, two at a time. `flush` waits
+for them, and `manifest` flushes first.
 """
 from __future__ import annotations
 
@@ -89,6 +91,16 @@ class OutputWriter:
         """A map of values in [0, 1] on `grid`, in compact steps of 1/255 (`outputs.write_unit_steps`)."""
         steps = unit_steps(values)
         self._queue(name, lambda path: write_unit_steps(steps, grid, path), {"range": [0, 1], **fields})
+
+    def network_map(self, name: str, values: np.ndarray, geometry: Geometry, fields: dict) -> None:
+        """A map of values in [0, 1] on the network's grid: mapped onto the reference grid (linear), quantised on
+        the brain crop only and written as `unit_map` writes it, all in the background. `values` must not change
+        after the call."""
+        def write(path: Path) -> Path:
+            steps = geometry.to_reference_array(values, "linear", convert=unit_steps)
+            return write_unit_steps(steps, geometry.reference, path)
+
+        self._queue(name, write, {"range": [0, 1], **fields})
 
     def json(self, name: str, data: dict, fields: dict) -> None:
         path = self.folder / name

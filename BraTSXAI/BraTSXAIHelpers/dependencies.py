@@ -23,6 +23,7 @@ REQUIREMENTS = {
     "nibabel": "nibabel>=5.0",
     "monai": "monai>=1.3",
     "tqdm": "tqdm>=4.60",
+    "isal": "isal>=1.6",
     "openvino": "openvino>=2025.0",
 }
 

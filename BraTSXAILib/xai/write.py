@@ -1,9 +1,9 @@
 """Explanation outputs of one model for the pipeline: volumes on the reference grid and CBAM weights as JSON.
 
 Kept beside the maps' computation so that pipeline.py only asks for them. Maps computed on the network's input
-grid go through `Geometry.to_reference` (the exact inverse of the crop/reorientation, trilinear where the model's
-spacing differs), as float32. Attention maps are read from the Grad-CAM pass when there was one, so an AttUNet
-explained both ways still costs one forward pass.
+grid go through `Geometry.to_reference_array` (the exact inverse of the crop/reorientation, trilinear where the
+model's spacing differs) in the writer's background threads (`OutputWriter.network_map`). Attention maps are read
+from the Grad-CAM pass when there was one, so an AttUNet explained both ways still costs one forward pass.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ ATTENTION_VIEWS = {"attention": "sigmoid", "attention-softmax": "softmax"}  # --
 
 
 def _volume(writer, name: str, explanation: Explanation, geometry: Geometry, architecture: str) -> None:
-    values = geometry.to_reference_array(explanation.values.astype(np.float32), "linear")
-    writer.unit_map(name, values, geometry.reference, {**explanation.fields, "model": architecture})
+    writer.network_map(name, explanation.values.astype(np.float32), geometry,
+                       {**explanation.fields, "model": architecture})
 
 
 def gradcam_plan(defaults: Mapping[str, dict], layer: str | None, method: str | None,

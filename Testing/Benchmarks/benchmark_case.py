@@ -54,14 +54,17 @@ def brats_sized_phantom(folder: Path) -> Path:
 
 
 def basic_unet_seconds(case: Path, repeats: int = 3) -> float:
-    """Median float32 PyTorch forward seconds of MONAI's BasicUNet (features w, 2w, 4w, 8w, 8w, w)."""
+    """Median float32 PyTorch forward seconds of MONAI's BasicUNet (features w, 2w, 4w, 8w, 8w, w), with freed memory
+    reused as in the jobs it is compared with (memory.py)."""
     from benchmark_inference import PEER, build_network  # this folder is on sys.path when the script runs
 
     from BraTSXAILib.inference import predict
     from BraTSXAILib.io import load_case
+    from BraTSXAILib.memory import reuse_freed_memory
     from BraTSXAILib.pipeline import load_models
     from BraTSXAILib.preprocess import preprocess
 
+    reuse_freed_memory()
     info = load_models("unet", "cpu")[0].info
     array, _ = preprocess(load_case(case), info.spacing, info.normalisation)
     model = build_network(PEER, info.width)

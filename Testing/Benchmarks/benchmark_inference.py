@@ -9,10 +9,11 @@ in float32 and in bf16 (PyTorch: bf16 autocast with channels-last memory; OpenVI
 BasicUNet gets features (w, 2w, 4w, 8w, 8w, w): the same channels per level and the same four 2× downsamplings,
 and runs on PyTorch. Each measurement runs in its own process, so its peak memory is its own: on CPU the
 increase of the process's peak resident set size (VmHWM) over its size just before the first pass; on CUDA
-torch's peak allocation. Seconds are the median of the repeats after one warm-up pass. `time×` is the ratio to
-BasicUNet on PyTorch in float32 (the peer), `same×` to BasicUNet on PyTorch at the row's precision. The default
-shape is the bundled models' input (a brain box at 2 mm). A measurement, not a test: numbers depend on the
-machine (bf16 is emulated, hence slow, on CPUs without AVX512_BF16/AMX).
+torch's peak allocation. Each process reuses freed memory as `brats-xai` does (BraTSXAILib.memory). Seconds are
+the median of the repeats after one warm-up pass. `time×` is the ratio to BasicUNet on PyTorch in float32 (the
+peer), `same×` to BasicUNet on PyTorch at the row's precision. The default shape is the bundled models' input (a
+brain box at 2 mm). A measurement, not a test: numbers depend on the machine (bf16 is emulated, hence slow, on
+CPUs without AVX512_BF16/AMX).
 """
 from __future__ import annotations
 
@@ -128,6 +129,9 @@ def main() -> None:
     arguments = parser.parse_args()
     shape = tuple(int(size) for size in arguments.shape.lower().split("x"))
     if arguments.one:
+        from BraTSXAILib.memory import reuse_freed_memory
+
+        reuse_freed_memory()  # every measurement, the peer's too, uses memory as the command line does
         print(json.dumps(measure(*arguments.one, shape, arguments.width, arguments.repeats, arguments.device)))
         return
     print(f"input 1×4×{'×'.join(map(str, shape))}, width {arguments.width}, {_machine(arguments.device)}")

@@ -19,8 +19,8 @@ def test_requirements_are_the_package_dependencies():
 def test_missing_modules_and_pip_specifiers():
     installed = {"numpy", "scipy", "SimpleITK"}
     missing = dependencies.missing_modules(lambda name: object() if name in installed else None)
-    assert missing == ["torch", "nibabel", "monai", "tqdm", "openvino"]
-    assert dependencies.pip_requirements(missing) == ["nibabel>=5.0", "monai>=1.3", "tqdm>=4.60",
+    assert missing == ["torch", "nibabel", "monai", "tqdm", "isal", "openvino"]
+    assert dependencies.pip_requirements(missing) == ["nibabel>=5.0", "monai>=1.3", "tqdm>=4.60", "isal>=1.6",
                                                       "openvino>=2025.0"]
     assert dependencies.missing_modules() == []  # this environment has everything
 
@@ -46,7 +46,7 @@ def test_restart_only_when_a_loaded_package_changed():
 
 def test_versions_below_the_minimum_count_as_unmet():
     installed = {"torch": "2.1.2+cu118", "numpy": "2.0.1", "scipy": "1.9.3", "SimpleITK": "2.3.1",
-                 "nibabel": "5.2.0", "monai": "1.3.0rc1", "tqdm": "4.66.1",
+                 "nibabel": "5.2.0", "monai": "1.3.0rc1", "tqdm": "4.66.1", "isal": "1.7.0",
                  "openvino": "2024.6.0"}
 
     def version_of(name):
