@@ -228,9 +228,10 @@ def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.n
                     requested=options.explain)
 
 
-def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
+def segment_case(source: Case | CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
                  options: SegmentOptions | None = None, progress: Progress | None = None) -> dict:
-    """Segment one case with `models`, write outputs and `manifest.json` into `out_dir`; return the manifest."""
+    """Segment one case with `models`, write outputs and `manifest.json` into `out_dir`; return the manifest.
+    `source` may be a case already in memory (`io.Case`, e.g. images built in Python)."""
     options = options or SegmentOptions()
     options.check()
     if options.layer and "gradcam" in options.explain:
@@ -246,7 +247,7 @@ def segment_case(source: CaseSource | Path | str, out_dir: str | Path, models: S
     timings: dict[str, float] = {}
     report(0.0, "Loading case")
     with _timed(timings, "load"):
-        case = load_case(source, options.reference)
+        case = source if isinstance(source, Case) else load_case(source, options.reference)
     writer = OutputWriter(out_dir)
     try:
         return _segment_loaded(case, writer, models, options, device, backend, timings, report)
@@ -321,6 +322,7 @@ def _segment_loaded(case: Case, writer: OutputWriter, models: Sequence[LoadedMod
                                len(models) == 1)
             segmentations[architecture] = labels
             members.add_network(on_reference)
+            del on_reference  # 107 MB at BraTS size, not needed by the explanations
         if ("uncertainty" in options.explain and options.flips) or "modality" in options.explain:
             forward = partial(predict, runner(), device=device, precision=options.precision,
                               sliding_window=options.sliding_window, roi_size=info.patch_size)

@@ -17,6 +17,7 @@ BRAIN_ML = (900.0, 2200.0)  # generous bounds around 1315–1637 mL seen in trai
 MAX_FIELD_FRACTION = 0.45  # skull-stripped scans leave most of the field of view at zero
 MAX_VOXEL_MM, MAX_ANISOTROPY = 3.0, 3.0
 MIN_MASK_AGREEMENT = 0.5  # voxels non-zero in all modalities / non-zero in any
+SAME_IMAGE_CORRELATION = 0.999  # one image given twice; real pairs of sequences correlate 0.88 at most (30 cases)
 MAX_OUTLIER_FRACTION = 0.005  # brain voxels beyond 8 standard deviations
 OUTLIER_SD = 8.0
 STRIDE = 2  # every 2nd voxel per axis: the statistics barely change, the check costs 1/8
@@ -67,6 +68,20 @@ def _modality_warnings(arrays: dict[str, np.ndarray], brain: np.ndarray) -> list
     return warnings
 
 
+def _same_image_warnings(arrays: dict[str, np.ndarray], brain: np.ndarray) -> list[str]:
+    """Two sequences that are one image (the same file or volume chosen twice, a T1 given as the T1ce): the
+    network then lacks the contrast that one of them carries."""
+    values = {m: array[brain].astype(np.float64) for m, array in arrays.items()}
+    warnings = []
+    for index, first in enumerate(MODALITIES):
+        for second in MODALITIES[index + 1:]:
+            a, b = values[first], values[second]
+            if a.size > 1 and a.std() > 0 and b.std() > 0 and np.corrcoef(a, b)[0, 1] >= SAME_IMAGE_CORRELATION:
+                warnings.append(f"{first} and {second} are the same image: give each sequence its own scan, or "
+                                "the regions that sequence shows (e.g. enhancement on T1ce) will be poor")
+    return warnings
+
+
 def input_warnings(case: Case) -> list[str]:
     """Reasons to doubt a segmentation of this case, in words a user can act on (empty when it looks typical)."""
     spacing = np.asarray(case.reference_image.GetSpacing(), dtype=float)
@@ -74,4 +89,5 @@ def input_warnings(case: Case) -> list[str]:
     arrays = {m: sitk.GetArrayViewFromImage(case.images[m])[sample] for m in MODALITIES}
     brain = brain_mask(case)[sample]
     voxel_ml = float(np.prod(spacing)) * STRIDE**3 / 1000.0
-    return _spacing_warnings(spacing) + _brain_warnings(brain, voxel_ml) + _modality_warnings(arrays, brain)
+    return (_spacing_warnings(spacing) + _brain_warnings(brain, voxel_ml) + _modality_warnings(arrays, brain)
+            + _same_image_warnings(arrays, brain))

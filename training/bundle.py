@@ -11,7 +11,8 @@
    scores in the registry and regenerate the model card's measured tables (with `--brats-scoring`, also its
    section of the BraTS challenge's lesion-wise scores).
 5. Measure the uncertainty and the expected Dice on the same cases (`training.uncertainty`, `RUNS/uncertainty`),
-   store the expected-Dice calibration with the ensemble and regenerate docs/uncertainty.md's measured section.
+   store the expected-Dice calibration with the ensemble, then stress it on the same cases with failed inputs
+   (`training.quality_stress`, `RUNS/stress`); regenerate docs/uncertainty.md's two measured sections.
 6. Choose each network's Grad-CAM layer and method per region on the same cases (`training.explain_defaults`,
    `RUNS/explain`), store them in the registry entries (`explain`) and regenerate docs/explanations.md's section.
 Each step can be re-run: a finished step is redone from its inputs, which are all in RUNS. `--only explain` (or
@@ -35,14 +36,16 @@ from BraTSXAILib.outputs import atomic_write, read_json
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.weights import BUNDLED_DIR, REGISTRY_ENV, default_entry, load_registry, read_weights
 
-from . import calibrate, evaluate, explain_defaults, uncertainty
+from . import calibrate, evaluate, explain_defaults, quality_stress, uncertainty
 from .command import run_command
 from .config import load_config
-from .model_card import BEGIN, CHALLENGE, END, challenge_section, measured_section, training_section, write_card
+from .model_card import (BEGIN, CHALLENGE, END, challenge_section, markers, measured_section, training_section,
+                         write_card)
 from .publish import register, registry_entry, validation_scores
 
 CONFIGS = tuple(Path("training/configs") / f"bundle_{name}.json" for name in ("unet", "resunet", "attunet"))
 SPLIT = Path("training/splits/brats18-29.json")
+STRESS = "stress"  # docs/uncertainty.md's section of training.quality_stress
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -178,6 +181,13 @@ def trust_all(args, members: list[str], command: str) -> None:
                "quality_flips": DEFAULT_FLIPS}])
     write_card(args.docs / "uncertainty.md", f"{BEGIN}\nMade by `{command}`.\n\n"
                + (folder / "uncertainty.md").read_text() + END + "\n")
+    stress = args.out / "stress"  # the calibration just stored, under failed inputs
+    quality_stress.run(quality_stress.parse_args(["--data", str(args.data), "--split-file", str(args.split),
+                                                  "--out", str(stress), "--models", *members, "--device", args.device,
+                                                  "--registry", str(args.models_dir / "registry.json")]))
+    begin, end = markers(STRESS)
+    write_card(args.docs / "uncertainty.md", f"{begin}\nMade by `{command}`.\n\n"
+               + (stress / "quality_stress.md").read_text() + end + "\n", STRESS)
 
 
 def explain_all(args, members: list[str], command: str) -> None:

@@ -76,3 +76,13 @@ def test_normalised_intensities_are_noticed():
         return array
 
     assert any("flair has negative intensities" in w for w in input_warnings(phantom_with(centre_flair)))
+
+
+def test_one_image_given_for_two_sequences_is_noticed():
+    case = make_phantom(**REAL_SIZE)
+    case.images["t1ce"] = sitk.Image(case.images["t1"])
+    assert [w for w in input_warnings(case) if "same image" in w] == [
+        "t1 and t1ce are the same image: give each sequence its own scan, or the regions that sequence shows "
+        "(e.g. enhancement on T1ce) will be poor"]
+    case.images["t1ce"] = sitk.Cast(case.images["t1"], sitk.sitkFloat32) * 1.7 + 5.0  # rescaled: still one image
+    assert any("t1 and t1ce are the same image" in w for w in input_warnings(case))

@@ -310,3 +310,26 @@ def test_separable_linear_resampling_equals_simpleitks_rim_included(direction, s
         got = resample_linear(volume, source, target)
         assert got.shape == target.shape and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["oblique_flipped_anisotropic", "lps"])
+def test_a_conversion_on_the_crop_equals_converting_the_whole_mapped_volume(name, tmp_path):
+    from BraTSXAILib.outputs import unit_steps
+    from BraTSXAILib.writer import OutputWriter
+
+    _, geometry = preprocess(blob_case(name), spacing=(2.0, 2.0, 2.0))
+    values = np.random.default_rng(1).random(geometry.network_shape).astype(np.float32)
+    values[values < 0.3] = 0
+    whole = unit_steps(geometry.to_reference_array(values, "linear"))
+    on_crop = geometry.to_reference_array(values, "linear", convert=unit_steps)
+    assert on_crop.dtype == np.uint8 and whole.any()
+    np.testing.assert_array_equal(on_crop, whole)
+    writer = OutputWriter(tmp_path)  # the background path writes the same file as the foreground one
+    writer.network_map("background.nii.gz", values, geometry, {"kind": "gradcam"})
+    writer.unit_map("foreground.nii.gz", geometry.to_reference_array(values, "linear"), geometry.reference,
+                    {"kind": "gradcam"})
+    writer.flush()
+    read = [sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / f"{which}ground.nii.gz")))
+            for which in ("back", "fore")]
+    np.testing.assert_array_equal(*read)
+    assert read[0].shape == geometry.reference.shape and [e["range"] for e in writer.entries] == [[0, 1], [0, 1]]

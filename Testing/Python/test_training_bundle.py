@@ -81,6 +81,10 @@ def test_bundle_measures_the_uncertainty_and_writes_its_docs_section(built):
     assert summary["cases"] == ["Phantom2", "Phantom3"] and "Made by `python -m training.bundle" in text
     auroc = summary["flips"]["0"]["auroc"]["WT"]
     assert "| 0 | " in text and (f"{auroc:.3f}" in text or auroc != auroc)
+    stress = json.loads((built["root"] / "runs" / "stress" / "quality_stress.json").read_text())
+    assert stress["cases"] == ["Phantom2", "Phantom3"] and stress["pairs"] == 2 * 6
+    section = text[text.index("<!-- stress:begin -->"):text.index("<!-- stress:end -->")]
+    assert "Made by `python -m training.bundle" in section and "| T1 as T1ce: " in section
 
 
 def test_model_card_tables_come_from_the_evaluation_and_keep_the_prose(built):
