@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
-    candidates = [open_model(selector, device) for selector in args.models]
+    candidates = [open_model(selector, device, args.backend) for selector in args.models]
     names = [c.name for c in candidates] + ([ENSEMBLE] if len(candidates) > 1 else [])
     samples: dict[str, list[Sample]] = {name: [] for name in names}
     cases = []

@@ -1,7 +1,8 @@
 """`python -m training.evaluate --data DIR --models RUN [RUN ...] --out EVAL [--splits test ...]`.
 
 Each network is run on every case of the chosen splits exactly as users run it (load, preprocess at the model's
-spacing, whole-volume or sliding-window prediction, labels mapped back onto the case's original grid), and scored
+spacing, whole-volume or sliding-window prediction on the backend `segment` would choose, labels mapped back onto
+the case's original grid), and scored
 there against the original label map: Dice, Jaccard and HD95 per region (WT, TC, ET), voxel accuracy, precision,
 recall and F1, the BCE-Dice loss (in network space, on probabilities clamped to [1e-7, 1 − 1e-7]) and the
 inference seconds (the network's forward passes only). With `--brats-scoring`, also the BraTS challenge's
@@ -19,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +30,13 @@ from tqdm import tqdm
 
 from BraTSXAILib.batch import labelled_sources
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device
+from BraTSXAILib.choices import BACKENDS
+from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device, resolve_precision
 from BraTSXAILib.io import load_case
 from BraTSXAILib.labels import labels_to_regions
 from BraTSXAILib.losses import BCEDiceLoss
 from BraTSXAILib.metrics import region_metrics
+from BraTSXAILib.openvino_backend import cache_key, compile_network, resolve_backend
 from BraTSXAILib.outputs import atomic_write
 from BraTSXAILib.pipeline import ENSEMBLE
 from BraTSXAILib.postprocess import LabelRule, labels_from_probabilities, reference_probabilities
@@ -56,11 +59,25 @@ class Candidate:
     model: torch.nn.Module
     info: ModelInfo
     split_file: Path | None
+    backend: str = "torch"  # of the passes without gradients, resolved as `segment` resolves --backend
+    compiled: dict = field(default_factory=dict)
+
+    def runner(self, precision: str, device: torch.device):
+        """What a pass without gradients runs on: the PyTorch network, or OpenVINO's compilation of it (cached
+        per weights file, as for `segment`)."""
+        if self.backend != "openvino":
+            return self.model
+        precision = resolve_precision(precision, device)
+        if precision not in self.compiled:
+            info = self.info
+            self.compiled[precision] = compile_network(cache_key(info.sha256, info.architecture, info.width),
+                                                       precision, info.width, lambda: self.model, info.header())
+        return self.compiled[precision]
 
 
-def open_model(selector: str, device: torch.device) -> Candidate:
+def open_model(selector: str, device: torch.device, backend: str = "torch") -> Candidate:
     """A run folder (its `<name>.pt` and `split.json`; named after the folder), a weights file (its stem) or a
-    registry id (the id)."""
+    registry id (the id); `backend` as `segment --backend` takes it."""
     path, split_file = Path(selector), None
     if path.is_dir():
         config = path / "config.json"
@@ -72,7 +89,7 @@ def open_model(selector: str, device: torch.device) -> Candidate:
         weights = selector
     model, info = load_model(weights, device)
     name = path.name if path.is_dir() else (path.stem if path.is_file() else info.id)
-    return Candidate(name, model, info, split_file)
+    return Candidate(name, model, info, split_file, resolve_backend(backend, device))
 
 
 def case_probabilities(case, candidate: Candidate, device: torch.device, precision: str, prepared: dict) -> dict:
@@ -85,7 +102,7 @@ def case_probabilities(case, candidate: Candidate, device: torch.device, precisi
         prepared[key] = (array, geometry, preprocess_label(case, geometry))
     array, geometry, network_label = prepared[key]
     started = time.perf_counter()
-    probabilities = predict(candidate.model, array, device, precision, roi_size=info.patch_size)
+    probabilities = predict(candidate.runner(precision, device), array, device, precision, roi_size=info.patch_size)
     seconds = time.perf_counter() - started
     logits = torch.logit(torch.from_numpy(probabilities).clamp(CLAMP, 1 - CLAMP))[None]
     target = torch.from_numpy(labels_to_regions(network_label).astype(np.float32))[None]
@@ -155,8 +172,9 @@ def summarise(rows: list[dict], split: str) -> list[dict]:
     return summary
 
 
-def validation_parser(prog: str, description: str, out_help: str) -> argparse.ArgumentParser:
-    """The arguments every validation-case command shares (calibrate, uncertainty, explain_defaults)."""
+def validation_parser(prog: str, description: str, out_help: str, backend: bool = True) -> argparse.ArgumentParser:
+    """The arguments every validation-case command shares (calibrate, uncertainty, explain_defaults); `backend`:
+    whether it has passes without gradients, which run on the backend `segment` would choose."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--data", type=Path, required=True, help="folder of BraTS case folders with labels")
     parser.add_argument("--models", nargs="+", required=True, help="registry ids, weights files or run folders")
@@ -164,6 +182,8 @@ def validation_parser(prog: str, description: str, out_help: str) -> argparse.Ar
     parser.add_argument("--out", type=Path, required=True, help=out_help)
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    if backend:
+        parser.add_argument("--backend", choices=BACKENDS, default="auto", help="as `brats-xai segment --backend`")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     return parser
 
@@ -181,6 +201,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (1 is fastest on a busy, shared machine)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="as `brats-xai segment --backend`")
     parser.add_argument("--brats-scoring", action="store_true",
                         help="also score lesion-wise Dice and HD95 with the BraTS challenge's package "
                              "(pip install 'brats-xai[brats]')")
@@ -195,7 +216,7 @@ def evaluate(args: argparse.Namespace) -> list[dict]:
         raise InputError("--card writes the challenge's scores of one split", "add --brats-scoring, give one --splits")
     challenge = glioma_evaluator() if args.brats_scoring else None  # before any model loads
     device = resolve_device(args.device)
-    candidates = [open_model(path, device) for path in args.models]
+    candidates = [open_model(path, device, args.backend) for path in args.models]
     names = [candidate.name for candidate in candidates]
     if len(set(names)) != len(names):
         raise InputError("two models have the same name", "give run folders (or weights files) distinct names")

@@ -118,7 +118,7 @@ def table(choices: dict, scores: dict, cases: list[str]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = validation_parser("python -m training.explain_defaults", __doc__.splitlines()[0],
-                               "folder for explain_defaults.json and .md")
+                               "folder for explain_defaults.json and .md", backend=False)  # gradients: PyTorch
     parser.add_argument("--sanity-cases", type=int, default=2, help="cases for the randomisation check")
     return parser.parse_args(argv)
 

@@ -48,7 +48,8 @@ def case_measures(case, candidates, device, precision, rule: LabelRule) -> dict:
     for candidate in candidates:
         info = candidate.info
         array, geometry = preprocess(case, info.spacing, info.normalisation)
-        forward = lambda a, c=candidate: predict(c.model, a, device, precision, roi_size=c.info.patch_size)  # noqa: E731
+        runner = candidate.runner(precision, device)
+        forward = lambda a, r=runner, c=candidate: predict(r, a, device, precision, roi_size=c.info.patch_size)  # noqa: E731
         started = time.perf_counter()
         probabilities = forward(array)
         passes = [reference_probabilities(probabilities, geometry)]
@@ -118,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
-    candidates = [open_model(selector, device) for selector in args.models]
+    candidates = [open_model(selector, device, args.backend) for selector in args.models]
     rule = ensemble_rule([c.info.id for c in candidates]) or LabelRule()
     results = [case_measures(case, candidates, device, args.precision, rule)
                for case in readable_cases(args.data, args.split_file, "validation")]
