@@ -59,8 +59,8 @@ def noise(case: Case) -> Case:
 
 
 def thick_slices(case: Case) -> Case:
-    """Every sequence as if acquired in 5 mm axial slices (averaged over 5 mm, then interpolated back): a
-    clinical 2D protocol instead of a 1 mm 3D one."""
+    """Every sequence as if acquired in slices 5 voxels thick along the array's first (axial) axis — 5 mm on
+    BraTS' 1 mm grid — averaged, then interpolated back: a clinical 2D protocol instead of a 1 mm 3D one."""
     def thicken(sequence: str, voxels: np.ndarray) -> np.ndarray:
         slabs = voxels.shape[0] // 5 * 5
         thick = voxels[:slabs].reshape(-1, 5, *voxels.shape[1:]).mean(axis=1)
