@@ -41,9 +41,8 @@ def options_from(args: argparse.Namespace, overview: bool):
     return options
 
 
-def _dice_text(manifest_path: Path) -> str:
+def _dice_text(manifest: dict) -> str:
     """Dice per model when the case has a truth, and the primary result's expected Dice when it was asked for."""
-    manifest = json.loads(manifest_path.read_text())
     parts = [f"{model} Dice " + " ".join(f"{region} {scores[f'dice_{region}']:.3f}" for region in REGIONS)
              for model, scores in manifest.get("metrics", {}).items()]
     if manifest.get("quality"):
@@ -72,8 +71,11 @@ def run(args: argparse.Namespace) -> int:
             skipped = result.status == "skipped"
             reporter.event({**case, "done": True, "manifest": str(result.manifest), "skipped": skipped})
             what = "already done, skipped (--redo to run again)" if skipped else f"written to {result.manifest.parent}"
-            dice = _dice_text(result.manifest)
+            manifest = json.loads(result.manifest.read_text())
+            dice = _dice_text(manifest)
             reporter.say(f"{result.case_id}: {what}" + (f" — {dice}" if dice else ""))
+            for warning in [] if skipped else manifest.get("warnings", []):  # also in the manifest, for Slicer
+                reporter.problem(f"  warning: {warning}")
 
         results = segment_cases(cases, args.out, models, options, args.redo, reporter.progress, announce)
         failed = [r for r in results if r.status == "failed"]

@@ -1,6 +1,7 @@
 """`brats-xai`: demo, segment, models, the JSON progress contract, and every bad input as exit 2 + one line."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -233,3 +234,15 @@ def test_entry_point_process(tmp_path):
                              str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error: input does not exist") and result.stderr.count("\n") == 1
+
+
+def test_segment_prints_each_case_warnings_after_its_line(registry, case, tmp_path, capsys):
+    shutil.copyfile(case / "Case_t1.nii.gz", case / "Case_t1ce.nii.gz")  # one image given for two sequences
+    status, stdout, stderr = run_cli(capsys, "segment", case, "--out", tmp_path / "out", "--model", "unet")
+    assert status == 0, stderr
+    warnings = json.loads((tmp_path / "out" / "manifest.json").read_text())["warnings"]
+    assert any("t1 and t1ce are the same image" in warning for warning in warnings)
+    assert [line for line in stderr.splitlines() if line.startswith("  warning: ")] == [
+        f"  warning: {warning}" for warning in warnings]
+    status, stdout, stderr = run_cli(capsys, "segment", case, "--out", tmp_path / "out", "--model", "unet")
+    assert "skipped" in stdout and "warning:" not in stderr  # said once, when the case was segmented
