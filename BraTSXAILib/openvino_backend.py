@@ -63,6 +63,13 @@ def cache_key(sha256: str, architecture: str, width: int) -> str:
     return f"{sha256[:32]}-{architecture}-w{width}"
 
 
+def key_of_file(sha256: str) -> str | None:
+    """The cache key of the one conversion of these weights bytes, whatever network they hold (for a file given by
+    path, whose architecture and width are known only from inside it)."""
+    keys = [folder.name for folder in cache_dir().glob(f"{sha256[:32]}-*") if folder.is_dir()]
+    return keys[0] if len(keys) == 1 else None
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

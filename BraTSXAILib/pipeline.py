@@ -32,7 +32,8 @@ from .inference import check_threshold, device_type, one_float32_pass, predict, 
 from .io import MODALITIES, Case, CaseSource, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
-from .openvino_backend import CompiledNetwork, cache_key, cached_graph, compile_network, resolve_backend
+from .openvino_backend import (CompiledNetwork, cache_key, cached_graph, compile_network, key_of_file,
+                               resolve_backend)
 from .plausibility import input_warnings
 from .postprocess import (
     LabelRule,
@@ -42,7 +43,7 @@ from .postprocess import (
 )
 from .preprocess import Geometry, preprocess
 from .uncertainty import FLIP_AXES, Members, flip_passes, quality_warnings
-from .weights import ModelInfo, ensemble_entry, load_model, model_info, registry_file, resolve_models
+from .weights import ModelInfo, ensemble_entry, load_model, model_info, registry_file, resolve_models, sha256_of
 from .writer import (CHANNEL_WEIGHTS_KIND, MANIFEST, OutputWriter, explanation_name, write_segmentation,
                      write_uncertainty)
 
@@ -118,14 +119,17 @@ class LoadedModel:
 
 
 def _from_openvino_cache(name: str, registry: str | Path | None) -> LoadedModel | None:
-    """A registry model whose file matches its sha256 and whose conversion is cached: described by the header
-    recorded there, its PyTorch network left unloaded."""
+    """A registry model whose file matches its sha256, or a weights file given by path, whose conversion is
+    cached: described by the header recorded there, its PyTorch network left unloaded (torch is not imported)."""
     found = registry_file(name, registry)
-    if found is None:
-        return None
-    entry, path = found
-    cached = cached_graph(cache_key(entry.sha256, entry.architecture, entry.width))
-    if cached is None:
+    if found is not None:
+        entry, path = found
+        key = cache_key(entry.sha256, entry.architecture, entry.width)
+    else:
+        entry, path = None, Path(name).expanduser()
+        key = key_of_file(sha256_of(path)) if path.is_file() else None
+    cached = cached_graph(key) if key else None
+    if cached is None or (entry is None and "labels" not in cached[1]):  # a path needs its own label rule
         return None
     graph, header = cached
     return LoadedModel(model_info(entry, path, header, registry), graph=graph)

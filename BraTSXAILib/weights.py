@@ -96,10 +96,12 @@ class ModelInfo:
                 "labels": self.rule.to_dict()}
 
     def header(self) -> dict:
-        """The weights file's description of the network, as saved in it: what `model_info` reads."""
-        return {"architecture": self.architecture, "width": self.width,
-                "spacing": list(self.spacing) if self.spacing else None, "normalisation": self.normalisation,
-                "patch_size": list(self.patch_size) if self.patch_size else None}
+        """The weights file's description of the network, as saved in it: what `model_info` reads (with the
+        file's own label rule for a file given by path, which no registry entry records)."""
+        header = {"architecture": self.architecture, "width": self.width,
+                  "spacing": list(self.spacing) if self.spacing else None, "normalisation": self.normalisation,
+                  "patch_size": list(self.patch_size) if self.patch_size else None}
+        return header if self.registry is not None else {**header, "labels": self.rule.to_dict()}
 
 
 def registry_path() -> Path:

@@ -159,3 +159,41 @@ def test_a_job_from_cached_conversions_never_imports_torch(tmp_path, cache):
     for entry in outputs:  # the same voxels and header (gzip's own header holds the time of writing)
         first, second = (gzip.decompress((tmp_path / run / entry["path"]).read_bytes()) for run in ("first", "second"))
         assert first == second, entry["path"]
+
+
+WEIGHTS_FILE_JOB = """
+import sys
+from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
+models = load_models(sys.argv[1], "cpu")
+manifest = segment_case(sys.argv[2], sys.argv[3], models, SegmentOptions())
+print("torch imported" if "torch" in sys.modules else "torch not imported")
+"""
+
+
+def test_a_weights_file_given_by_path_runs_from_its_cached_conversion_with_its_own_rule(tmp_path, cache):
+    """`--model file.pt` no longer imports torch once the file's conversion is cached; the file's own label rule
+    (recorded with the conversion) still makes the labels."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from BraTSXAILib.postprocess import LabelRule
+
+    registry = tiny_registry(tmp_path / "models", ["unet"])
+    payload = torch.load(next(registry.parent.glob("*.pt")), weights_only=True)
+    rule = LabelRule(thresholds={"WT": 0.3, "TC": 0.6, "ET": 0.7})
+    weights = tmp_path / "mine.pt"
+    torch.save({**payload, "labels": rule.to_dict()}, weights)
+    case = write_phantom(tmp_path / "case", "Phantom", shape=(28, 32, 28), seed=2)
+    env = {**os.environ, openvino_backend.CACHE_ENV: str(cache)}
+    runs = [subprocess.run([sys.executable, "-c", WEIGHTS_FILE_JOB, str(weights), str(case), str(tmp_path / name)],
+                           capture_output=True, text=True, env=env, check=True).stdout.split("\n")[-2]
+            for name in ("first", "second")]
+    assert runs == ["torch imported", "torch not imported"]
+    manifests = [json.loads((tmp_path / name / "manifest.json").read_text()) for name in ("first", "second")]
+    assert manifests[0]["models"] == manifests[1]["models"]
+    assert manifests[1]["models"]["unet"]["labels"] == rule.to_dict() and manifests[1]["backend"] == "openvino"
+    for entry in manifests[1]["outputs"]:
+        first, second = (gzip.decompress((tmp_path / run / entry["path"]).read_bytes()) for run in ("first", "second"))
+        assert first == second, entry["path"]
