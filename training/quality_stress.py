@@ -4,7 +4,7 @@ the segmentation does? (`training.bundle` runs it in its trust step.)
 Six validation cases score between 0.71 and 0.93 Dice, too close together to show whether the per-case quality
 estimate (`manifest["quality"]`, docs/uncertainty.md) ranks cases; what a user needs from it is a warning when a
 result is bad. So each validation case is also segmented after one of the failures that real inputs have — noise,
-thick slices, an intensity bias field, a sequence given in place of another — exactly as `brats-xai segment
+thick slices, an intensity bias field, a sequence given in place of another, two sequences swapped — exactly as `brats-xai segment
 --explain uncertainty` runs (the registry's ensemble, its stored calibration: nothing is fitted here), and the
 expected Dice is compared with the true Dice over all (case, condition) pairs: Spearman ρ, mean absolute error,
 and how often the "check this region by hand" warning (expected Dice < 0.5) fires for a region whose true Dice is
@@ -86,6 +86,11 @@ def _swapped(case: Case, missing: str, given: str) -> Case:
     return dataclasses.replace(case, images=images, warnings=list(case.warnings))
 
 
+def _exchanged(case: Case, first: str, second: str) -> Case:
+    images = {**case.images, first: case.images[second], second: case.images[first]}
+    return dataclasses.replace(case, images=images, warnings=list(case.warnings))
+
+
 CONDITIONS: dict[str, tuple[str, Callable[[Case], Case]]] = {
     "clean": ("the case as it is", lambda case: case),
     "noise": ("Gaussian noise, σ = each sequence's spread in the brain", noise),
@@ -93,6 +98,7 @@ CONDITIONS: dict[str, tuple[str, Callable[[Case], Case]]] = {
     "bias field": ("intensity bias 0.6–1.4 across the head", bias_field),
     "T1 as T1ce": ("the T1 given as the T1ce (no contrast)", lambda case: _swapped(case, "t1ce", "t1")),
     "T2 as FLAIR": ("the T2 given as the FLAIR", lambda case: _swapped(case, "flair", "t2")),
+    "T2 and FLAIR swapped": ("each given as the other", lambda case: _exchanged(case, "t2", "flair")),
 }
 
 

@@ -86,3 +86,19 @@ def test_one_image_given_for_two_sequences_is_noticed():
         "(e.g. enhancement on T1ce) will be poor"]
     case.images["t1ce"] = sitk.Cast(case.images["t1"], sitk.sitkFloat32) * 1.7 + 5.0  # rescaled: still one image
     assert any("t1 and t1ce are the same image" in w for w in input_warnings(case))
+
+
+def test_t2_and_flair_swapped_are_noticed():
+    case = make_phantom(**REAL_SIZE)
+    case.images["t2"], case.images["flair"] = case.images["flair"], case.images["t2"]
+    assert [w for w in input_warnings(case) if "swapped" in w] == [
+        "t2 and flair look swapped (CSF is dark on the image given as t2 and bright on the one given as flair): "
+        "check which file is which"]
+
+
+@pytest.mark.skipif(not (DATA / "brats").is_dir(), reason="real BraTS data not present")
+def test_a_real_case_with_t2_and_flair_swapped_is_noticed():
+    case = load_case(discover_cases(DATA / "brats" / "labelled")[5])
+    assert not any("swapped" in w for w in input_warnings(case))
+    case.images["t2"], case.images["flair"] = case.images["flair"], case.images["t2"]
+    assert any("t2 and flair look swapped" in w for w in input_warnings(case))

@@ -12,7 +12,7 @@ import pytest
 from BraTSXAILib.phantom import write_phantom
 from BraTSXAILib.pipeline import SegmentOptions, load_models, segment_case
 from BraTSXAILib.weights import load_registry, sha256_of
-from training import bundle
+from training import bundle, quality_stress
 from training.model_card import BEGIN, END
 
 TINY = {"width": 8, "spacing": [3.0, 3.0, 3.0], "normalisation": "zscore", "patch_size": [16, 16, 16],
@@ -82,7 +82,7 @@ def test_bundle_measures_the_uncertainty_and_writes_its_docs_section(built):
     auroc = summary["flips"]["0"]["auroc"]["WT"]
     assert "| 0 | " in text and (f"{auroc:.3f}" in text or auroc != auroc)
     stress = json.loads((built["root"] / "runs" / "stress" / "quality_stress.json").read_text())
-    assert stress["cases"] == ["Phantom2", "Phantom3"] and stress["pairs"] == 2 * 6
+    assert stress["cases"] == ["Phantom2", "Phantom3"] and stress["pairs"] == 2 * len(quality_stress.CONDITIONS)
     section = text[text.index("<!-- stress:begin -->"):text.index("<!-- stress:end -->")]
     assert "Made by `python -m training.bundle" in section and "| T1 as T1ce: " in section
 

@@ -66,6 +66,9 @@ def test_a_sequence_given_in_place_of_another_is_exactly_that_sequence():
     np.testing.assert_array_equal(swapped["t1ce"], _arrays(case)["t1"])
     np.testing.assert_array_equal(swapped["t2"], _arrays(case)["t2"])
     np.testing.assert_array_equal(_arrays(CONDITIONS["T2 as FLAIR"][1](case))["flair"], _arrays(case)["t2"])
+    exchanged = _arrays(CONDITIONS["T2 and FLAIR swapped"][1](case))
+    np.testing.assert_array_equal(exchanged["flair"], _arrays(case)["t2"])
+    np.testing.assert_array_equal(exchanged["t2"], _arrays(case)["flair"])
 
 
 def test_the_summary_counts_warnings_against_the_true_dice():
