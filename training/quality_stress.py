@@ -99,6 +99,7 @@ CONDITIONS: dict[str, tuple[str, Callable[[Case], Case]]] = {
     "T1 as T1ce": ("the T1 given as the T1ce (no contrast)", lambda case: _swapped(case, "t1ce", "t1")),
     "T2 as FLAIR": ("the T2 given as the FLAIR", lambda case: _swapped(case, "flair", "t2")),
     "T2 and FLAIR swapped": ("each given as the other", lambda case: _exchanged(case, "t2", "flair")),
+    "T1 and T1ce swapped": ("each given as the other", lambda case: _exchanged(case, "t1", "t1ce")),
 }
 
 
