@@ -332,6 +332,28 @@ def load_case(source: CaseSource | Path | str, reference: str = "t1ce") -> Case:
     return Case(source.case_id, images, reference, label, source, warnings)
 
 
+def checked_case(case: Case) -> Case:
+    """A case built in memory held to what `load_case` guarantees: the four sequences present, non-empty and
+    finite, on the reference modality's grid (float32 then), a label map of BraTS values on it."""
+    if case.reference not in MODALITIES:
+        raise InputError(f"unknown reference modality '{case.reference}'", f"choose one of {', '.join(MODALITIES)}")
+    missing = [m for m in MODALITIES if not isinstance(case.images.get(m), sitk.Image)]
+    if missing:
+        raise InputError(f"the case holds no {', '.join(missing)} image", f"give all of {', '.join(MODALITIES)}")
+    grid = case.images[case.reference]
+    images = {}
+    for modality in MODALITIES:
+        image = case.images[modality]
+        _check_values(image, None, f"{modality} image")
+        if not same_grid(image, grid):
+            raise InputError(f"the {modality} image is not on the {case.reference} grid ({_grid_text(image)} against "
+                             f"{_grid_text(grid)})", "resample it onto that grid, or load the files with load_case")
+        images[modality] = sitk.Cast(image, sitk.sitkFloat32)
+    if case.label is not None and not same_grid(case.label, grid):
+        raise InputError(f"the label map is not on the {case.reference} grid", "resample it (nearest neighbour)")
+    return Case(case.case_id, images, case.reference, case.label, case.source, list(case.warnings))
+
+
 def _load_label(path: Path, grid: sitk.Image, warnings: list[str]) -> sitk.Image:
     image = read_image(path, "label map")
     array = sitk.GetArrayViewFromImage(image)

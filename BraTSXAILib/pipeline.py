@@ -29,11 +29,11 @@ from . import __version__
 from .choices import CAM_METHODS, DEFAULT_FLIPS
 from .errors import InputError
 from .inference import check_threshold, device_type, one_float32_pass, predict, resolve_precision
-from .io import MODALITIES, Case, CaseSource, load_case
+from .io import MODALITIES, Case, CaseSource, checked_case, load_case
 from .labels import ET_LABELS
 from .metrics import region_metrics
 from .openvino_backend import (CompiledNetwork, cache_key, cached_graph, compile_network, key_of_file,
-                               resolve_backend)
+                               openvino_installed, resolve_backend)
 from .plausibility import input_warnings
 from .postprocess import (
     LabelRule,
@@ -127,7 +127,10 @@ def _from_openvino_cache(name: str, registry: str | Path | None) -> LoadedModel 
         key = cache_key(entry.sha256, entry.architecture, entry.width)
     else:
         entry, path = None, Path(name).expanduser()
-        key = key_of_file(sha256_of(path)) if path.is_file() else None
+        try:
+            key = key_of_file(sha256_of(path)) if openvino_installed() and path.is_file() else None
+        except OSError:  # unreadable: loading it the usual way says so in one line
+            key = None
     cached = cached_graph(key) if key else None
     if cached is None or (entry is None and "labels" not in cached[1]):  # a path needs its own label rule
         return None
@@ -235,7 +238,8 @@ def _overview(writer: OutputWriter, case: Case, segmentations: dict, truth: np.n
 def segment_case(source: Case | CaseSource | Path | str, out_dir: str | Path, models: Sequence[LoadedModel],
                  options: SegmentOptions | None = None, progress: Progress | None = None) -> dict:
     """Segment one case with `models`, write outputs and `manifest.json` into `out_dir`; return the manifest.
-    `source` may be a case already in memory (`io.Case`, e.g. images built in Python)."""
+    `source` may be a case already in memory (`io.Case`, e.g. images built in Python; checked as `load_case`
+    checks files, its own `reference` kept)."""
     options = options or SegmentOptions()
     options.check()
     if options.layer and "gradcam" in options.explain:
@@ -251,7 +255,7 @@ def segment_case(source: Case | CaseSource | Path | str, out_dir: str | Path, mo
     timings: dict[str, float] = {}
     report(0.0, "Loading case")
     with _timed(timings, "load"):
-        case = source if isinstance(source, Case) else load_case(source, options.reference)
+        case = checked_case(source) if isinstance(source, Case) else load_case(source, options.reference)
     writer = OutputWriter(out_dir)
     try:
         return _segment_loaded(case, writer, models, options, device, backend, timings, report)

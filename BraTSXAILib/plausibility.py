@@ -84,7 +84,7 @@ def _contrast_warnings(arrays: dict[str, np.ndarray], brain: np.ndarray) -> list
       0.07–4.4 standard deviations; swapping the files makes it fall short by more than TAIL_MARGIN in 29.
     """
     values = [arrays[m][brain].astype(np.float64) for m in MODALITIES]
-    if min(v.size for v in values) < 2 or min(v.std() for v in values) == 0:
+    if min(v.size for v in values) < 2 or min(v.std() for v in values) == 0:  # too few voxels, or a flat image
         return []
     correlation = dict(zip(MODALITIES, np.corrcoef(np.stack(values))))
     order = {m: i for i, m in enumerate(MODALITIES)}

@@ -4,11 +4,12 @@ the segmentation does? (`training.bundle` runs it in its trust step.)
 Six validation cases score between 0.71 and 0.93 Dice, too close together to show whether the per-case quality
 estimate (`manifest["quality"]`, docs/uncertainty.md) ranks cases; what a user needs from it is a warning when a
 result is bad. So each validation case is also segmented after one of the failures that real inputs have — noise,
-thick slices, an intensity bias field, a sequence given in place of another, two sequences swapped — exactly as `brats-xai segment
---explain uncertainty` runs (the registry's ensemble, its stored calibration: nothing is fitted here), and the
-expected Dice is compared with the true Dice over all (case, condition) pairs: Spearman ρ, mean absolute error,
-and how often the "check this region by hand" warning (expected Dice < 0.5) fires for a region whose true Dice is
-below 0.5 and for one above it. Writes `DIR/quality_stress.json` and `DIR/quality_stress.md` (the docs table).
+thick slices, an intensity bias field, a sequence given in place of another, two sequences swapped — exactly as
+`brats-xai segment --explain uncertainty` runs (the registry's ensemble, its stored calibration: nothing is fitted
+here), and the expected Dice is compared with the true Dice over all (case, condition) pairs: Spearman ρ, mean
+absolute error, and how often the "check this region by hand" warning (expected Dice < 0.5) fires for a region
+whose true Dice is below 0.5 and for one above it. Writes `DIR/quality_stress.json` and `DIR/quality_stress.md`
+(the docs table).
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ def thick_slices(case: Case) -> Case:
     """Every sequence as if acquired in slices 5 voxels thick along the array's first (axial) axis — 5 mm on
     BraTS' 1 mm grid — averaged, then interpolated back: a clinical 2D protocol instead of a 1 mm 3D one."""
     def thicken(sequence: str, voxels: np.ndarray) -> np.ndarray:
+        if voxels.shape[0] < 10:
+            raise InputError(f"{voxels.shape[0]} slices cannot be made into two 5-slice slabs", "give a 3D scan")
         slabs = voxels.shape[0] // 5 * 5
         thick = voxels[:slabs].reshape(-1, 5, *voxels.shape[1:]).mean(axis=1)
         centres, positions = np.arange(len(thick)) * 5 + 2.0, np.arange(voxels.shape[0])

@@ -11,7 +11,7 @@ import pytest
 import SimpleITK as sitk
 
 from BraTSXAILib.errors import InputError
-from BraTSXAILib.io import MODALITIES, discover_cases, load_case, modality_of
+from BraTSXAILib.io import MODALITIES, Case, checked_case, discover_cases, load_case, modality_of
 from BraTSXAILib.phantom import make_phantom, write_phantom
 
 SHAPE, SPACING = (24, 32, 28), (2.0, 2.0, 2.0)
@@ -296,3 +296,21 @@ def test_label_map_with_fractional_values_is_an_input_error(tmp_path):
     label = sitk.Cast(sitk.ReadImage(str(folder / "Case_seg.nii.gz")), sitk.sitkFloat32) * 0.5
     _write(label, folder / "Case_seg.nii.gz")
     _raises(lambda: load_case(folder), "non-integer")
+
+
+def test_a_case_built_in_memory_is_checked_like_files():
+    case = make_phantom((24, 28, 24), (2.0, 2.0, 2.0))
+    ints = {m: sitk.Cast(image, sitk.sitkInt16) for m, image in case.images.items()}
+    checked = checked_case(Case("mine", ints, "t1ce", case.label))
+    assert all(image.GetPixelID() == sitk.sitkFloat32 for image in checked.images.values())
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(checked.images["t2"]),
+                                  sitk.GetArrayFromImage(ints["t2"]).astype(np.float32))
+    with pytest.raises(InputError, match="no flair image"):
+        checked_case(Case("mine", {m: i for m, i in case.images.items() if m != "flair"}))
+    shifted = sitk.Image(case.images["t2"])
+    shifted.SetOrigin((5.0, 0.0, 0.0))
+    with pytest.raises(InputError, match="t2 image is not on the t1ce grid"):
+        checked_case(Case("mine", {**case.images, "t2": shifted}))
+    empty = sitk.Image(case.images["t1"]) * 0
+    with pytest.raises(InputError, match="t1 image is empty"):
+        checked_case(Case("mine", {**case.images, "t1": empty}))
