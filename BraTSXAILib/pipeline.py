@@ -121,21 +121,22 @@ class LoadedModel:
 def _from_openvino_cache(name: str, registry: str | Path | None) -> LoadedModel | None:
     """A registry model whose file matches its sha256, or a weights file given by path, whose conversion is
     cached: described by the header recorded there, its PyTorch network left unloaded (torch is not imported)."""
-    found = registry_file(name, registry)
+    found, digest = registry_file(name, registry), None
     if found is not None:
         entry, path = found
         key = cache_key(entry.sha256, entry.architecture, entry.width)
     else:
         entry, path = None, Path(name).expanduser()
         try:
-            key = key_of_file(sha256_of(path)) if openvino_installed() and path.is_file() else None
+            digest = sha256_of(path) if openvino_installed() and path.is_file() else None
         except OSError:  # unreadable: loading it the usual way says so in one line
-            key = None
+            digest = None
+        key = key_of_file(digest) if digest else None
     cached = cached_graph(key) if key else None
     if cached is None or (entry is None and "labels" not in cached[1]):  # a path needs its own label rule
         return None
     graph, header = cached
-    return LoadedModel(model_info(entry, path, header, registry), graph=graph)
+    return LoadedModel(model_info(entry, path, header, registry, sha256=digest), graph=graph)
 
 
 def load_models(selector: str, device: str = "auto", registry: str | Path | None = None) -> list[LoadedModel]:

@@ -7,6 +7,8 @@ ranges is segmented anyway, but the user is told why the result may be poor.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import SimpleITK as sitk
 
@@ -86,13 +88,16 @@ def _contrast_warnings(arrays: dict[str, np.ndarray], brain: np.ndarray) -> list
     values = [arrays[m][brain].astype(np.float64) for m in MODALITIES]
     if min(v.size for v in values) < 2 or min(v.std() for v in values) == 0:  # too few voxels, or a flat image
         return []
-    correlation = dict(zip(MODALITIES, np.corrcoef(np.stack(values))))
-    order = {m: i for i, m in enumerate(MODALITIES)}
+    matrix, index = np.corrcoef(np.stack(values)), {m: i for i, m in enumerate(MODALITIES)}
+
+    def correlation(first: str, second: str) -> float:
+        return matrix[index[first], index[second]]
+
     warnings = [f"{first} and {second} are the same image: give each sequence its own scan, or the regions that "
                 "sequence shows (e.g. enhancement on T1ce) will be poor"
-                for index, first in enumerate(MODALITIES) for second in MODALITIES[index + 1:]
-                if correlation[first][order[second]] >= SAME_IMAGE_CORRELATION]
-    t2_flair_gaps = [correlation[t1][order["flair"]] - correlation[t1][order["t2"]] for t1 in ("t1", "t1ce")]
+                for first, second in itertools.combinations(MODALITIES, 2)
+                if correlation(first, second) >= SAME_IMAGE_CORRELATION]
+    t2_flair_gaps = [correlation(t1, "flair") - correlation(t1, "t2") for t1 in ("t1", "t1ce")]
     if max(t2_flair_gaps) < -SWAP_MARGIN:
         warnings.append("t2 and flair look swapped (CSF is dark on the image given as t2 and bright on the one given "
                         "as flair): check which file is which")

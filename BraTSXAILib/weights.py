@@ -333,9 +333,10 @@ def _check_header(entry: RegistryEntry | None, info: ModelInfo, path: Path) -> N
 
 
 def model_info(entry: RegistryEntry | None, path: Path, header: dict, registry: str | Path | None = None,
-               training: dict | None = None) -> ModelInfo:
+               training: dict | None = None, sha256: str | None = None) -> ModelInfo:
     """What the pipeline knows of a model: its registry entry (if any) and the header of its weights file
-    (`ModelInfo.header()`'s fields: from the file itself, or as recorded with its OpenVINO conversion)."""
+    (`ModelInfo.header()`'s fields: from the file itself, or as recorded with its OpenVINO conversion); `sha256`:
+    the file's, when the caller has already hashed it."""
     patch = header.get("patch_size")
     info = ModelInfo(
         id=entry.id if entry else path.stem,
@@ -344,7 +345,7 @@ def model_info(entry: RegistryEntry | None, path: Path, header: dict, registry: 
         spacing=_spacing(header.get("spacing"), path),
         normalisation=header.get("normalisation", "zscore"),
         patch_size=tuple(int(p) for p in patch) if patch else None,
-        sha256=entry.sha256 if entry else sha256_of(path),
+        sha256=entry.sha256 if entry else (sha256 or sha256_of(path)),
         path=path,
         training=dict(training or {}),
         rule=entry.rule if entry else LabelRule.from_dict(header.get("labels")),

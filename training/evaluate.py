@@ -29,16 +29,16 @@ import torch
 from tqdm import tqdm
 
 from BraTSXAILib.batch import labelled_sources
-from BraTSXAILib.errors import InputError
 from BraTSXAILib.choices import BACKENDS
+from BraTSXAILib.errors import InputError
 from BraTSXAILib.inference import DEVICES, PRECISIONS, predict, resolve_device, resolve_precision
 from BraTSXAILib.io import load_case
 from BraTSXAILib.labels import labels_to_regions
 from BraTSXAILib.losses import BCEDiceLoss
 from BraTSXAILib.metrics import region_metrics
-from BraTSXAILib.openvino_backend import cache_key, compile_network, resolve_backend
+from BraTSXAILib.openvino_backend import resolve_backend
 from BraTSXAILib.outputs import atomic_write
-from BraTSXAILib.pipeline import ENSEMBLE
+from BraTSXAILib.pipeline import ENSEMBLE, LoadedModel
 from BraTSXAILib.postprocess import LabelRule, labels_from_probabilities, reference_probabilities
 from BraTSXAILib.preprocess import preprocess, preprocess_label
 from BraTSXAILib.uncertainty import Members
@@ -60,19 +60,17 @@ class Candidate:
     info: ModelInfo
     split_file: Path | None
     backend: str = "torch"  # of the passes without gradients, resolved as `segment` resolves --backend
-    compiled: dict = field(default_factory=dict)
+    loaded: LoadedModel = field(init=False)  # what `segment` holds of the model: its OpenVINO compilations
+
+    def __post_init__(self):
+        self.loaded = LoadedModel(self.info, "cpu", self.model)
 
     def runner(self, precision: str, device: torch.device):
         """What a pass without gradients runs on: the PyTorch network, or OpenVINO's compilation of it (cached
         per weights file, as for `segment`)."""
         if self.backend != "openvino":
             return self.model
-        precision = resolve_precision(precision, device)
-        if precision not in self.compiled:
-            info = self.info
-            self.compiled[precision] = compile_network(cache_key(info.sha256, info.architecture, info.width),
-                                                       precision, info.width, lambda: self.model, info.header())
-        return self.compiled[precision]
+        return self.loaded.openvino(resolve_precision(precision, device))
 
 
 def open_model(selector: str, device: torch.device, backend: str = "torch") -> Candidate:
@@ -137,7 +135,7 @@ def case_rows(case, candidates: list[Candidate], device: torch.device, precision
         seconds = sum(row["seconds"] for row in rows)
         rows.append(scored(ENSEMBLE, case, members.mean(), ensemble, {"seconds": seconds}, challenge))
     for candidate in candidates:  # as the pipeline does: OpenVINO keeps a pass's buffers, ~250 MB per network
-        for compiled in candidate.compiled.values():
+        for compiled in candidate.loaded.compiled.values():
             compiled.release()
     return rows
 

@@ -37,6 +37,11 @@ from .evaluate import DEVICES, PRECISIONS, readable_cases
 SEED = 0
 
 
+def _with_images(case: Case, images: dict[str, sitk.Image]) -> Case:
+    """A copy of the case holding `images`; the given case is left as it was."""
+    return dataclasses.replace(case, images=images, warnings=list(case.warnings))
+
+
 def _each_image(case: Case, change: Callable[[str, np.ndarray], np.ndarray]) -> Case:
     """The case with every sequence's voxels (z, y, x) replaced by `change(sequence, voxels)`, grid kept."""
     images = {}
@@ -44,7 +49,7 @@ def _each_image(case: Case, change: Callable[[str, np.ndarray], np.ndarray]) -> 
         changed = sitk.GetImageFromArray(change(sequence, sitk.GetArrayFromImage(image)).astype(np.float32))
         changed.CopyInformation(image)
         images[sequence] = changed
-    return dataclasses.replace(case, images=images, warnings=list(case.warnings))
+    return _with_images(case, images)
 
 
 def noise(case: Case) -> Case:
@@ -85,13 +90,11 @@ def bias_field(case: Case) -> Case:
 
 
 def _swapped(case: Case, missing: str, given: str) -> Case:
-    images = {**case.images, missing: sitk.Image(case.images[given])}
-    return dataclasses.replace(case, images=images, warnings=list(case.warnings))
+    return _with_images(case, {**case.images, missing: sitk.Image(case.images[given])})
 
 
 def _exchanged(case: Case, first: str, second: str) -> Case:
-    images = {**case.images, first: case.images[second], second: case.images[first]}
-    return dataclasses.replace(case, images=images, warnings=list(case.warnings))
+    return _with_images(case, {**case.images, first: case.images[second], second: case.images[first]})
 
 
 CONDITIONS: dict[str, tuple[str, Callable[[Case], Case]]] = {
